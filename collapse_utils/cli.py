@@ -1,0 +1,103 @@
+"""Command line: ``python -m collapse_utils {list, settings, run}``.
+
+    python -m collapse_utils list
+    python -m collapse_utils settings EXPERIMENT [--profile P]
+    python -m collapse_utils run EXPERIMENT [--profile P] [--seed S] [--out DIR] [--resume]
+                                            [--SETTING VALUE ...]
+
+Every setting printed by ``settings`` can be overridden on ``run`` with
+``--name value`` (dashes or underscores), so any experiment runs at any size.
+Bad arguments exit with status 2 and one line naming the argument and what is
+allowed; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .experiments import experiments, get_experiment, resolve_settings, run_experiment
+from .profiles import PROFILES
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise UsageError(message)
+
+
+def _base_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m collapse_utils", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="{list,settings,run}")
+    sub.required = True
+    sub.add_parser("list", help="list the experiments")
+    s = sub.add_parser("settings", help="print an experiment's resolved settings as JSON")
+    s.add_argument("experiment")
+    s.add_argument("--profile", choices=PROFILES)
+    r = sub.add_parser("run", help="run an experiment and write DIR/metrics.json")
+    r.add_argument("experiment")
+    r.add_argument("--profile", choices=PROFILES)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default=None, help="folder for metrics.json (default: the run directory)")
+    r.add_argument("--resume", action="store_true", help="continue after the last finished generation")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _split_overrides(extra: list[str]) -> dict[str, str]:
+    overrides, i = {}, 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--") or token == "--":
+            raise UsageError(f"unexpected argument {token!r}; settings are given as --name value")
+        key = token[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(extra):
+            value, i = extra[i + 1], i + 2
+        else:
+            raise UsageError(f"argument --{key}: expected a value")
+        overrides[key.replace("-", "_")] = value
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _base_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "list":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            width = max(map(len, experiments()), default=0)
+            for name, exp in experiments().items():
+                print(f"{name:<{width}}  {exp.summary}")
+            return 0
+        get_experiment(args.experiment)  # a bad name fails before anything else
+        if args.command == "settings":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            print(json.dumps(resolve_settings(args.experiment, args.profile), indent=1))
+            return 0
+        if args.seed < 0:
+            raise UsageError(f"argument --seed: must be a non-negative integer; got {args.seed}")
+        record = run_experiment(args.experiment, profile=args.profile, seed=args.seed,
+                                overrides=_split_overrides(extra), out=args.out,
+                                resume=args.resume, progress=not args.quiet)
+    except (UsageError, ValueError) as err:
+        print(f"collapse_utils: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("collapse_utils: interrupted; finished generations are saved, rerun with --resume",
+              file=sys.stderr)
+        return 130
+    if record["stand_in"]:
+        print(f"STAND-IN: {record['stand_in']}")
+    print(f"wrote {record['path']}  ({len(record['generations'])} generations, "
+          f"{record['wall_time_s']:.1f} s)")
+    return 0

@@ -1,0 +1,229 @@
+"""The generational loop shared by every model family, with atomic caching and resume.
+
+Generation 0 fits the real data D_0.  Generation i >= 1 builds its training set
+from the newest model's samples (and, depending on the regime, older or real
+data), then fits a new model to it: the recursion of Shumailov et al. (2024),
+Sec. 2, "learning with generational data".
+
+Reproducibility: generation i draws all its randomness from
+``numpy.random.default_rng([seed, i])``, so a run is a pure function of its seed,
+and a resumed run needs no saved random state to continue exactly where an
+uninterrupted one would have gone.
+
+Resume: when ``run_dir`` is given, each finished generation is written to
+``run_dir/gen_XXXX.pkl`` atomically (temporary file, then rename).  A run with
+``resume=True`` loads the finished generations and continues after the last one;
+the result equals that of an uninterrupted run bit for bit.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .regimes import Regime, Replace, as_schedule, n_samples
+
+
+@dataclass
+class Generation:
+    """What ``measure`` sees after generation ``index`` has been fitted."""
+
+    index: int
+    model: Any
+    train: Any          # the data this generation's model was fitted on
+    new: Any            # the fresh model samples inside ``train`` (None at generation 0)
+    real: Any           # the original data D_0
+    first_model: Any    # generation 0's model, e.g. to score later generations' data
+
+
+@dataclass
+class LoopResult:
+    """Per-generation metrics (``metrics[name][i]`` belongs to generation i) and kept models."""
+
+    generations: list[int]
+    metrics: dict[str, list]
+    models: dict[int, Any] = field(default_factory=dict)
+    resumed_from: int | None = None   # last generation loaded from the cache, if any
+
+
+def generation_rng(seed: int, generation: int) -> np.random.Generator:
+    """The random generator of one generation of one run: a function of (seed, generation)."""
+    return np.random.default_rng([int(seed), int(generation)])
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _gen_path(run_dir: Path, i: int) -> Path:
+    return Path(run_dir) / f"gen_{i:04d}.pkl"
+
+
+def finished_generations(run_dir: Path | None) -> list[int]:
+    """Generations already written under ``run_dir``, in order."""
+    if run_dir is None or not Path(run_dir).is_dir():
+        return []
+    found = sorted(int(p.stem[4:]) for p in Path(run_dir).glob("gen_[0-9][0-9][0-9][0-9].pkl"))
+    # only a contiguous prefix 0..k counts
+    done = []
+    for i in found:
+        if i != len(done):
+            break
+        done.append(i)
+    return done
+
+
+def run_generations(
+    fit: Callable[[Any, np.random.Generator], Any],
+    sample: Callable[[Any, int, np.random.Generator], Any],
+    real_data,
+    generations: int,
+    *,
+    regime: Regime | None = None,
+    sizes: int | Callable[[int], int] | None = None,
+    seed: int = 0,
+    measure: Callable[[Generation], dict] | None = None,
+    axis: int = 0,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    save_model: Callable[[Any, Path], None] | None = None,
+    load_model: Callable[[Path], Any] | None = None,
+    keep_models: Iterable[int] = (),
+    progress: bool = True,
+    desc: str | None = None,
+    stop_after: int | None = None,
+) -> LoopResult:
+    """Run generations 0..``generations`` of the fit-sample recursion.
+
+    fit(data, rng) -> model         learn a model from a training set
+    sample(model, m, rng) -> data   draw m samples (along ``axis``) from a model
+    measure(Generation) -> dict     metrics of one generation (floats or lists)
+
+    ``regime`` (default :class:`~collapse_utils.regimes.Replace`) decides what each
+    generation trains on; ``sizes`` is M_i for i >= 1, an int or a schedule
+    (default: the size of the real data).  Models of the generations listed in
+    ``keep_models`` are returned in ``LoopResult.models``.
+
+    With ``run_dir``, each finished generation is saved atomically; models go in
+    the same pickle unless ``save_model(model, path)``/``load_model(path)`` are
+    given (for network weights).  ``resume=True`` continues after the last saved
+    generation; ``resume=False`` starts afresh and overwrites.  ``stop_after=k``
+    stops after generation k, as an interruption would (used by the tests).
+    """
+    if int(generations) != generations or generations < 0:
+        raise ValueError(f"generations must be a non-negative integer; got {generations!r}")
+    regime = regime or Replace()
+    schedule = as_schedule(n_samples(real_data, axis) if sizes is None else sizes)
+    measure = measure or (lambda g: {})
+    keep = set(int(k) for k in keep_models)
+    run_dir = Path(run_dir) if run_dir is not None else None
+
+    metrics: dict[str, list] = {}
+    models: dict[int, Any] = {}
+    pool: list = [real_data]
+    start, model, train, first_model, resumed_from = 0, None, real_data, None, None
+
+    recorded = [0]
+
+    def record(i: int, values: dict) -> None:
+        recorded[0] = i + 1
+        if i == 0:
+            for k in values:
+                metrics[k] = []
+        if set(values) != set(metrics):
+            raise ValueError(f"measure returned keys {sorted(values)} at generation {i}, "
+                             f"but {sorted(metrics)} at generation 0")
+        for k, v in values.items():
+            metrics[k].append(v)
+
+    def model_path(i: int) -> Path:
+        return run_dir / f"model_{i:04d}"
+
+    def restore(i: int, state: dict):
+        return load_model(model_path(i)) if load_model else state["model"]
+
+    if run_dir is not None and resume:
+        done = [i for i in finished_generations(run_dir) if i <= generations]
+        for i in done:
+            with open(_gen_path(run_dir, i), "rb") as f:
+                state = pickle.load(f)
+            record(i, state["metrics"])
+            if i > 0 and regime.uses_pool:
+                pool.append(state["new"])
+            if i == 0 or i == done[-1] or i in keep:
+                m_i = restore(i, state)
+                if i == 0:
+                    first_model = m_i
+                if i in keep:
+                    models[i] = m_i
+                if i == done[-1]:
+                    model, train = m_i, state["train"] if state["train"] is not None else train
+        if done:
+            start, resumed_from = done[-1] + 1, done[-1]
+    elif run_dir is not None:
+        for old in run_dir.glob("gen_*.pkl"):
+            old.unlink()
+
+    bar = None
+    if progress and start <= generations:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=generations + 1, initial=start, desc=desc or "generations",
+                   unit="gen", leave=False)
+    try:
+        for i in range(start, generations + 1):
+            rng = generation_rng(seed, i)
+            if i == 0:
+                train, new = real_data, None
+            else:
+                previous_model = model
+                train, new = regime.next_data(
+                    lambda k: sample(previous_model, k, rng), schedule(i),
+                    previous=train, real=real_data, pool=pool, rng=rng, axis=axis)
+                if regime.uses_pool:
+                    pool.append(new)
+            model = fit(train, rng)
+            if i == 0:
+                first_model = model
+            values = dict(measure(Generation(i, model, train, new, real_data, first_model)))
+            record(i, values)
+            if i in keep:
+                models[i] = model
+            if run_dir is not None:
+                if save_model is not None:
+                    save_model(model, model_path(i))
+                state = {
+                    "generation": i,
+                    "metrics": values,
+                    "model": None if save_model is not None else model,
+                    "new": new,
+                    # only what a resumed run needs to rebuild the next training set
+                    "train": train if (regime.uses_previous or i == 0) else None,
+                }
+                atomic_write_bytes(_gen_path(run_dir, i), pickle.dumps(state, protocol=4))
+            if bar is not None:
+                bar.update(1)
+            if stop_after is not None and i >= stop_after:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return LoopResult(list(range(recorded[0])), metrics, models, resumed_from)

@@ -1,0 +1,264 @@
+"""Data regimes and sample-size schedules of learning with generational data.
+
+The paper (Shumailov et al. 2024, Sec. 2) builds the data of generation i+1 as
+samples from the mixture
+
+    p_{i+1} = alpha_i * p_theta_{i+1} + beta_i * p_i + gamma_i * p_0,   alpha+beta+gamma = 1,
+
+of the newest model, the previous generation's data and the original data.  The
+theory uses beta = gamma = 0 (:class:`Replace`).  Follow-up work adds regimes that
+keep data: :class:`Accumulate` (Gerstgrasser et al. 2024) and
+:class:`AccumulateSubsample` (Kazdan et al. 2024).
+
+Every regime answers one question: given the newest model, the previous training
+set, the real data and the pool of all data seen so far, which M_{i+1} samples
+does generation i+1 train on?  Samples lie along one axis of an array (``axis``),
+so many independent chains can share one array and one loop.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+Draw = Callable[[int], np.ndarray]  # k -> k fresh samples from the newest model
+
+
+# ----------------------------------------------------------------------------- helpers
+def n_samples(data, axis: int = 0) -> int:
+    """Number of samples along ``axis``."""
+    return int(np.shape(data)[axis])
+
+
+def take(data, index, axis: int = 0):
+    """The samples at ``index`` along ``axis`` (numpy arrays and torch tensors)."""
+    if hasattr(data, "index_select"):  # torch.Tensor, without importing torch
+        import torch
+
+        return data.index_select(axis, torch.as_tensor(np.asarray(index), device=data.device))
+    return np.take(data, np.asarray(index, dtype=np.int64), axis=axis)
+
+
+def concat(parts: Sequence, axis: int = 0):
+    """Join sample arrays along ``axis``."""
+    parts = [p for p in parts if p is not None and n_samples(p, axis) > 0]
+    if hasattr(parts[0], "index_select"):
+        import torch
+
+        return torch.cat(list(parts), dim=axis)
+    return np.concatenate(parts, axis=axis)
+
+
+def draw_from(data, k: int, rng: np.random.Generator, axis: int = 0):
+    """k samples of ``data``: without replacement when it has at least k, else with."""
+    n = n_samples(data, axis)
+    if k == 0:
+        return take(data, np.zeros(0, dtype=np.int64), axis)
+    if n == 0:
+        raise ValueError("cannot draw samples from an empty data set")
+    index = rng.choice(n, size=k, replace=k > n)
+    return take(data, index, axis)
+
+
+def split_counts(m: int, weights: Sequence[float]) -> list[int]:
+    """Split m into integer counts proportional to ``weights`` that sum to m exactly.
+
+    Largest-remainder rounding: each count is the floor of its share, and the units
+    left over go to the largest fractional parts (ties to the earlier entry).
+    """
+    w = np.asarray(weights, dtype=float)
+    raw = m * w / w.sum()
+    counts = np.floor(raw).astype(int)
+    left = m - counts.sum()
+    order = np.argsort(-(raw - counts), kind="stable")
+    counts[order[:left]] += 1
+    return [int(c) for c in counts]
+
+
+# ----------------------------------------------------------------------------- regimes
+class Regime:
+    """How generation i+1's training set is made.  Subclasses implement ``next_data``."""
+
+    name = "regime"
+    #: whether the regime reads the pool of all data seen so far
+    uses_pool = False
+    #: whether the regime reads the previous generation's training set
+    uses_previous = False
+
+    def next_data(self, draw: Draw, m: int, *, previous, real, pool: list,
+                  rng: np.random.Generator, axis: int = 0):
+        """Return (training set of the next generation, the fresh model samples in it).
+
+        ``draw(k)`` gives k new samples from the newest model; ``m`` is M_{i+1};
+        ``previous`` is generation i's training set; ``real`` the original data;
+        ``pool`` the list [real, new_1, ..., new_i] of every array seen so far.
+        """
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}>"
+
+
+class Replace(Regime):
+    """Train only on M_{i+1} fresh samples of the newest model (alpha = 1, beta = gamma = 0)."""
+
+    name = "replace"
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        new = draw(m)
+        return new, new
+
+
+class Accumulate(Regime):
+    """Train on everything so far: the real data and every generation's samples.
+
+    Each generation adds M_{i+1} fresh samples, so the training set grows
+    (Gerstgrasser et al. 2024).
+    """
+
+    name = "accumulate"
+    uses_pool = True
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        new = draw(m)
+        return concat([*pool, new], axis), new
+
+
+@dataclass(frozen=True, repr=False)
+class AccumulateSubsample(Regime):
+    """Add M_{i+1} fresh samples to the pool, then train on ``budget`` of the pool.
+
+    The subset is drawn uniformly without replacement from the real data and every
+    generation's samples (Kazdan et al. 2024); ``budget=None`` means M_{i+1}.
+    """
+
+    budget: int | None = None
+    name = "accumulate-subsample"
+    uses_pool = True
+
+    def __post_init__(self):
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"budget must be a positive integer or None; got {self.budget!r}")
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        new = draw(m)
+        everything = concat([*pool, new], axis)
+        k = min(self.budget or m, n_samples(everything, axis))
+        index = np.sort(rng.choice(n_samples(everything, axis), size=k, replace=False))
+        return take(everything, index, axis), new
+
+    def describe(self) -> str:
+        return f"accumulate-subsample(budget={self.budget})"
+
+
+@dataclass(frozen=True, repr=False)
+class Mix(Regime):
+    """alpha*M fresh model samples + beta*M from the previous data + gamma*M real samples.
+
+    Counts are rounded so they sum to M_{i+1} exactly (:func:`split_counts`).  Samples
+    taken from the previous or the real data are drawn without replacement when
+    there are enough, else with replacement.  The three parts are concatenated in
+    that order: model, previous, real.
+    """
+
+    alpha: float = 1.0
+    beta: float = 0.0
+    gamma: float = 0.0
+    name = "mix"
+
+    def __post_init__(self):
+        for key in ("alpha", "beta", "gamma"):
+            v = getattr(self, key)
+            if not (0.0 <= v <= 1.0) or not math.isfinite(v):
+                raise ValueError(f"{key} must lie in [0, 1]; got {v!r}")
+        if not math.isclose(self.alpha + self.beta + self.gamma, 1.0, abs_tol=1e-9):
+            raise ValueError(
+                f"alpha + beta + gamma must equal 1; got {self.alpha} + {self.beta} + {self.gamma}"
+            )
+
+    @property
+    def uses_previous(self):  # type: ignore[override]
+        return self.beta > 0
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        a, b, c = split_counts(m, [self.alpha, self.beta, self.gamma])
+        new = draw(a)
+        parts = [new, draw_from(previous, b, rng, axis), draw_from(real, c, rng, axis)]
+        return concat(parts, axis), new
+
+    def describe(self) -> str:
+        return f"mix(alpha={self.alpha:g}, beta={self.beta:g}, gamma={self.gamma:g})"
+
+
+def keep_real(fraction: float) -> Mix:
+    """Each generation keeps ``fraction`` of its data real: Mix(1 - fraction, 0, fraction)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1]; got {fraction!r}")
+    return Mix(alpha=1.0 - fraction, beta=0.0, gamma=fraction)
+
+
+REGIMES = ("replace", "accumulate", "accumulate-subsample", "keep-real")
+
+
+def make_regime(name: str, *, real_fraction: float = 0.1, budget: int | None = None) -> Regime:
+    """A regime by name: one of :data:`REGIMES` (``keep-real`` keeps ``real_fraction``)."""
+    if name == "replace":
+        return Replace()
+    if name == "accumulate":
+        return Accumulate()
+    if name == "accumulate-subsample":
+        return AccumulateSubsample(budget)
+    if name == "keep-real":
+        return keep_real(real_fraction)
+    raise ValueError(f"regime must be one of {', '.join(REGIMES)}; got {name!r}")
+
+
+# ----------------------------------------------------------------------------- schedules
+SCHEDULES = ("constant", "linear", "superlinear")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Sample-size schedule M_i for i >= 1 (generation 0 trains on the real data).
+
+    ``constant``:    M_i = M
+    ``linear``:      M_i = M (i + 1)
+    ``superlinear``: M_i = ceil(M (i + 1)^power), power > 1
+
+    The supplement of Shumailov et al. (2024) shows the Gaussian's distance to the
+    original stays bounded only when M_i grows superlinearly: the variance of the
+    mean's random walk is sum_i sigma^2 / M_i, finite only if the sum converges.
+    """
+
+    kind: str = "constant"
+    M: int = 100
+    power: float = 2.0
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.kind!r}")
+        if int(self.M) != self.M or self.M < 1:
+            raise ValueError(f"M must be a positive integer; got {self.M!r}")
+        if self.kind == "superlinear" and not self.power > 1:
+            raise ValueError(f"power must be > 1 for a superlinear schedule; got {self.power!r}")
+
+    def __call__(self, i: int) -> int:
+        if self.kind == "constant":
+            return int(self.M)
+        if self.kind == "linear":
+            return int(self.M * (i + 1))
+        return int(math.ceil(self.M * (i + 1) ** self.power))
+
+
+def as_schedule(sizes) -> Callable[[int], int]:
+    """An int M means a constant schedule; a callable i -> M_i is used as given."""
+    if isinstance(sizes, (int, np.integer)):
+        return Schedule("constant", int(sizes))
+    if callable(sizes):
+        return sizes
+    raise ValueError(f"sizes must be an int or a callable i -> M_i; got {sizes!r}")
