@@ -4,6 +4,7 @@
     python -m collapse_utils settings EXPERIMENT [--profile P]
     python -m collapse_utils run EXPERIMENT [--profile P] [--seed S] [--out DIR] [--resume]
                                             [--SETTING VALUE ...]
+    python -m collapse_utils book [--profile P] [--strict]
 
 Every setting printed by ``settings`` can be overridden on ``run`` with
 ``--name value`` (dashes or underscores), so any experiment runs at any size.
@@ -13,11 +14,16 @@ allowed; no traceback.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 from .experiments import experiments, get_experiment, resolve_settings, run_experiment
-from .profiles import PROFILES
+from .profiles import PROFILES, current_profile
 
 
 class UsageError(Exception):
@@ -32,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def _base_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m collapse_utils", description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="{list,settings,run}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="{list,settings,run,book}")
     sub.required = True
     sub.add_parser("list", help="list the experiments")
     s = sub.add_parser("settings", help="print an experiment's resolved settings as JSON")
@@ -45,7 +51,46 @@ def _base_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="folder for metrics.json (default: the run directory)")
     r.add_argument("--resume", action="store_true", help="continue after the last finished generation")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    b = sub.add_parser("book", help="build the rendered book into _build/html")
+    b.add_argument("--profile", choices=PROFILES)
+    b.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
     return p
+
+
+def _package_digest() -> str:
+    """A hash of collapse_utils' source files: the notebooks' outputs depend on them."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def build_book(profile: str | None = None, strict: bool = False, root: str | None = None) -> int:
+    """Build the book with ``jupyter-book build`` at ``profile``; return its exit status.
+
+    Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
+    neither by the profile nor by collapse_utils' code, so a build at another
+    profile, or after the package changed, starts from a clean ``_build`` (both
+    are recorded in ``_build/.profile``).
+    """
+    profile = current_profile(profile)
+    here = Path(root or os.getcwd()).resolve()
+    book_root = next((d for d in (here, *here.parents) if (d / "_config.yml").is_file()), None)
+    if book_root is None:
+        raise ValueError(f"no _config.yml in {here} or above: run this in the book's repository")
+    build = book_root / "_build"
+    stamp, key = build / ".profile", f"{profile} {_package_digest()}"
+    if build.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
+        shutil.rmtree(build)
+    build.mkdir(exist_ok=True)
+    stamp.write_text(key)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_root)]
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    print(f"building the book at profile '{profile}': {' '.join(cmd)}", flush=True)
+    env = {**os.environ, "COLLAPSE_PROFILE": profile}
+    return subprocess.call(cmd, env=env)
 
 
 def _split_overrides(extra: list[str]) -> dict[str, str]:
@@ -78,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, exp in experiments().items():
                 print(f"{name:<{width}}  {exp.summary}")
             return 0
+        if args.command == "book":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            return build_book(args.profile, args.strict)
         get_experiment(args.experiment)  # a bad name fails before anything else
         if args.command == "settings":
             if extra:

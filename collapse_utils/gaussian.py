@@ -89,6 +89,7 @@ def run_intro(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = Fal
         raise ValueError(f"M must be at least 2; got {M}")
     if chains < 1:
         raise ValueError(f"chains must be at least 1; got {chains}")
+    regimes = [make_regime(name) for name in settings["regimes"]]  # fail early on a bad name
     real = np.random.default_rng([seed, 10**6]).standard_normal((chains, M))
     metrics: dict[str, list] = {}
 
@@ -99,9 +100,9 @@ def run_intro(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = Fal
                 "sigma_squared_mean": float((std**2).mean()), "w2_squared_mean": float(w2.mean()),
                 "train_size": int(np.shape(g.train)[1])}
 
-    for name in settings["regimes"]:
+    for name, regime in zip(settings["regimes"], regimes):
         result = run_generations(
-            fit_normal_1d, sample_normal_1d, real, n, regime=make_regime(name), sizes=M,
+            fit_normal_1d, sample_normal_1d, real, n, regime=regime, sizes=M,
             seed=seed, measure=measure, axis=1, progress=progress, desc=name,
             run_dir=None if run_dir is None else f"{run_dir}/{name}", resume=resume)
         for key, values in result.metrics.items():

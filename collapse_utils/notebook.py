@@ -12,7 +12,13 @@ from .profiles import current_profile
 
 
 def glue(name: str, value, display: bool = False):
-    """Register ``value`` under ``name`` for the book's prose; returns ``value``."""
+    """Register ``value`` under ``name`` for the book's prose; returns ``value``.
+
+    NumPy scalars are turned into Python numbers first, so format specs such as
+    ``:.3f`` work in the prose.
+    """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
     try:
         from myst_nb import glue as _glue
     except ImportError:  # Colab / Jupyter without myst-nb: nothing to glue into

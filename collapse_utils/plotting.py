@@ -2,8 +2,9 @@
 
 * generations are coloured along one colormap (:data:`GENERATION_CMAP`);
 * a theory curve is a thin black dashed line (:func:`theory`);
-* a simulation over seeds or chains is its median with a shaded 10-90% band
-  (:func:`band`), or mean +/- one standard deviation;
+* a simulation over seeds or chains is a centre line (median or mean) with a
+  shaded band over runs (10-90% quantiles, or +/- one standard deviation):
+  :func:`band`;
 * each data regime has one colour everywhere (:data:`REGIME_COLORS`);
 * a stand-in model or data set is named in the title (:func:`label_stand_in`).
 """
@@ -68,25 +69,28 @@ def generation_colorbar(ax, last: int, label: str = "generation"):
     return cbar
 
 
-def band(ax, x, samples, *, label=None, color=None, center="median", q=(0.1, 0.9),
-         alpha=0.25, **line_kw):
+def band(ax, x, samples, *, label=None, color=None, center="median", spread=None,
+         q=(0.1, 0.9), alpha=0.25, **line_kw):
     """Draw the centre of ``samples`` (shape: runs x len(x)) and a shaded band over runs.
 
-    ``center="median"`` draws the median and the ``q`` quantile band;
-    ``center="mean"`` draws the mean and +/- one standard deviation.
+    ``center`` is "median" or "mean"; ``spread`` is "quantile" (the ``q`` quantiles,
+    the default with the median) or "std" (+/- one standard deviation, the default
+    with the mean).
     """
     s = np.asarray(samples, dtype=float)
     if s.ndim == 1:
         s = s[None, :]
-    if center == "median":
-        mid = np.nanmedian(s, axis=0)
+    if center not in ("median", "mean"):
+        raise ValueError(f"center must be 'median' or 'mean'; got {center!r}")
+    spread = spread or ("quantile" if center == "median" else "std")
+    if spread not in ("quantile", "std"):
+        raise ValueError(f"spread must be 'quantile' or 'std'; got {spread!r}")
+    mid = np.nanmedian(s, axis=0) if center == "median" else np.nanmean(s, axis=0)
+    if spread == "quantile":
         lo, hi = np.nanquantile(s, q[0], axis=0), np.nanquantile(s, q[1], axis=0)
-    elif center == "mean":
-        mid = np.nanmean(s, axis=0)
+    else:
         sd = np.nanstd(s, axis=0)
         lo, hi = mid - sd, mid + sd
-    else:
-        raise ValueError(f"center must be 'median' or 'mean'; got {center!r}")
     (line,) = ax.plot(x, mid, label=label, color=color, **line_kw)
     if s.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, linewidth=0)

@@ -1,0 +1,553 @@
+"""Gaussian mixtures refitted generation after generation (Shumailov et al. 2024, supplement).
+
+The public protocol: the real data D_0 are 1000 points from one 2-D isotropic
+unit-variance Gaussian at the origin.  Each generation fits
+``sklearn.mixture.GaussianMixture(n_components=2, covariance_type="full",
+tol=1e-5, max_iter=2000)`` from scratch (k-means initialisation, as sklearn does
+by default) to the current 1000 points and draws 1000 new points from the fit;
+2050 generations, one run.  The fit is the paper's "functional approximation"
+F_theta; a two-component mixture fitted to one blob adds expressivity and
+approximation errors (the split between the two components is arbitrary and
+changes from fit to fit) to the sampling error of finite M.
+
+Everything runs through :func:`collapse_utils.loop.run_generations`, so each
+generation draws its randomness from ``default_rng([seed, i])``: sklearn is seeded
+with an integer drawn from that generator and new points are sampled here, from
+the fitted weights, means and covariances, with the same generator.  A fitted
+model is kept as a :class:`Mixture` (plain arrays), so runs pickle small and
+resume exactly.
+
+Metrics (see :func:`measure_mixture`): the closed-form squared L2 distance to the
+generation-0 mixture (:func:`l2_distance`), the components' standard deviations,
+the mixture's overall spread and drift, and the tail coverage
+(:func:`tail_coverage`).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from .experiments import Experiment, RunOutput, register
+from .loop import LoopResult, run_generations
+from .profiles import sizes_for
+from .regimes import make_regime
+
+#: generations whose models the public notebook draws as scatter plots
+SCATTER_GENERATIONS = (0, 50, 100, 150, 200, 350, 2000)
+#: the real data: one unit blob at the origin (the public notebook), or two separated blobs
+VARIANTS = ("one-blob", "two-blobs")
+#: the data regimes this chapter compares (names of :func:`collapse_utils.regimes.make_regime`)
+GMM_REGIMES = ("replace", "keep-real", "accumulate", "accumulate-subsample")
+#: radii, in standard deviations of the original blobs, of the tail regions
+TAIL_RADII = (2.0, 3.0)
+
+
+# ----------------------------------------------------------------------------- the model
+@dataclass(frozen=True, eq=False)
+class Mixture:
+    """A fitted Gaussian mixture: weights (K,), means (K, d), full covariances (K, d, d).
+
+    ``n_iter`` and ``converged`` record the EM run that produced it (None when the
+    mixture was written down rather than fitted).
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    n_iter: int | None = None
+    converged: bool | None = None
+
+    @property
+    def n_components(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+
+def as_mixture(model) -> Mixture:
+    """Weights, means and full covariances of ``model`` as a :class:`Mixture`.
+
+    ``model`` is a :class:`Mixture`, a fitted ``sklearn.mixture.GaussianMixture``
+    (any ``covariance_type``), or a tuple ``(weights, means, covariances)`` with
+    covariances of shape (K, d, d).
+    """
+    if isinstance(model, Mixture):
+        return model
+    if hasattr(model, "weights_") and hasattr(model, "covariances_"):
+        w, mu, cov = (np.asarray(a, dtype=float) for a in (model.weights_, model.means_,
+                                                           model.covariances_))
+        K, d = mu.shape
+        kind = getattr(model, "covariance_type", "full")
+        if kind == "full":
+            pass
+        elif kind == "tied":
+            cov = np.broadcast_to(cov, (K, d, d)).copy()
+        elif kind == "diag":
+            cov = cov[:, :, None] * np.eye(d)
+        elif kind == "spherical":
+            cov = cov[:, None, None] * np.eye(d)
+        else:
+            raise ValueError(f"covariance_type must be one of full, tied, diag, spherical; "
+                             f"got {kind!r}")
+        return Mixture(w, mu, cov, getattr(model, "n_iter_", None), getattr(model, "converged_", None))
+    if isinstance(model, (tuple, list)) and len(model) == 3:
+        w, mu, cov = (np.asarray(a, dtype=float) for a in model)
+        if mu.ndim == 1:  # one component given without its component axis
+            mu = mu[None, :]
+        w = np.atleast_1d(w)
+        if cov.ndim == 2:
+            cov = cov[None, :, :]
+        K, d = mu.shape
+        if w.shape != (K,) or cov.shape != (K, d, d):
+            raise ValueError(f"model must be (weights (K,), means (K, d), covariances (K, d, d)); "
+                             f"got shapes {w.shape}, {mu.shape}, {cov.shape}")
+        return Mixture(w, mu, cov)
+    raise ValueError("model must be a Mixture, a fitted sklearn GaussianMixture or a tuple "
+                     f"(weights, means, covariances); got {type(model).__name__}")
+
+
+def fit_mixture(data, rng: np.random.Generator, components: int = 2) -> Mixture:
+    """Fit the protocol's mixture to ``data`` (n, d) from scratch, as the public code does.
+
+    ``GaussianMixture(components, covariance_type="full", tol=1e-5, max_iter=2000)``
+    with sklearn's default k-means initialisation, seeded by an integer drawn from
+    ``rng`` so that the fit is a function of the generation's seed.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    gm = GaussianMixture(n_components=int(components), covariance_type="full", tol=1e-5,
+                         max_iter=2000, random_state=int(rng.integers(2**31 - 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(np.asarray(data, dtype=float))
+    return Mixture(gm.weights_.copy(), gm.means_.copy(), gm.covariances_.copy(),
+                   int(gm.n_iter_), bool(gm.converged_))
+
+
+def _cholesky(covariances: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of (K, d, d) covariances (a symmetric square root if not PD)."""
+    try:
+        return np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(covariances)
+        return vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]
+
+
+def sample_mixture(model, m: int, rng: np.random.Generator) -> np.ndarray:
+    """m i.i.d. points (m, d) from a mixture: a component by weight, then a Gaussian draw.
+
+    Uses only ``rng`` (not sklearn's ``sample``), so runs are reproducible and the
+    points come out in random order.
+    """
+    mix = as_mixture(model)
+    w = np.clip(mix.weights, 0.0, None)
+    comps = rng.choice(mix.n_components, size=int(m), p=w / w.sum())
+    z = rng.standard_normal((int(m), mix.dim))
+    chol = _cholesky(mix.covariances)
+    return mix.means[comps] + np.einsum("nij,nj->ni", chol[comps], z)
+
+
+# ----------------------------------------------------------------------------- distances
+def _cross_overlap(a: Mixture, b: Mixture) -> float:
+    """sum_ij a_w[i] b_w[j] N(a_mu[i]; b_mu[j], a_S[i] + b_S[j]) = int p_a(x) p_b(x) dx."""
+    S = a.covariances[:, None] + b.covariances[None, :]          # (Ka, Kb, d, d)
+    diff = a.means[:, None] - b.means[None, :]                   # (Ka, Kb, d)
+    d = diff.shape[-1]
+    sign, logdet = np.linalg.slogdet(S)
+    maha = np.einsum("abi,abi->ab", diff, np.linalg.solve(S, diff[..., None])[..., 0])
+    log_n = -0.5 * (d * math.log(2 * math.pi) + logdet + maha)
+    return float(np.sum(np.outer(a.weights, b.weights) * np.exp(log_n)))
+
+
+def l2_distance(a, b) -> float:
+    """The squared L2 distance int (p_a(x) - p_b(x))^2 dx between two Gaussian mixtures.
+
+    Closed form (the quantity the public notebook plots against generation): with
+    int N(x; m1, S1) N(x; m2, S2) dx = N(m1; m2, S1 + S2),
+
+        int (p - q)^2 = sum_ij w_i w_j N(m_i; m_j, S_i + S_j)
+                      + sum_kl v_k v_l N(n_k; n_l, T_k + T_l)
+                      - 2 sum_ik w_i v_k N(m_i; n_k, S_i + T_k),
+
+    each sum computed at once over all component pairs.  ``a`` and ``b`` are
+    :class:`Mixture` s, fitted sklearn ``GaussianMixture`` s or tuples
+    (weights, means, covariances).  Zero for identical mixtures, symmetric, and
+    clipped at zero against rounding.  Its unit is 1/volume: a mixture whose
+    components shrink has a large int p^2, so the distance grows without bound as
+    a model collapses.
+    """
+    a, b = as_mixture(a), as_mixture(b)
+    if a.dim != b.dim:
+        raise ValueError(f"b must have the dimension of a ({a.dim}); got {b.dim}")
+    value = _cross_overlap(a, a) + _cross_overlap(b, b) - 2.0 * _cross_overlap(a, b)
+    return max(value, 0.0)
+
+
+# ----------------------------------------------------------------------------- the real data
+def blob_centres(variant: str = "one-blob", separation: float = 6.0, dim: int = 2) -> np.ndarray:
+    """Centres of the original unit blobs: the origin, or (+-separation/2, 0, ...)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    if variant == "one-blob":
+        return np.zeros((1, dim))
+    if not separation > 0:
+        raise ValueError(f"separation must be positive; got {separation!r}")
+    c = np.zeros((2, dim))
+    c[:, 0] = (-separation / 2, separation / 2)
+    return c
+
+
+def original_mixture(variant: str = "one-blob", separation: float = 6.0, dim: int = 2) -> Mixture:
+    """The distribution the real data are drawn from: equal-weight unit isotropic blobs."""
+    c = blob_centres(variant, separation, dim)
+    K = c.shape[0]
+    return Mixture(np.full(K, 1.0 / K), c, np.broadcast_to(np.eye(dim), (K, dim, dim)).copy())
+
+
+def real_data(points: int = 1000, variant: str = "one-blob", separation: float = 6.0,
+              rng: np.random.Generator | None = None, dim: int = 2) -> np.ndarray:
+    """D_0: ``points`` draws from :func:`original_mixture` (two blobs: half the points each)."""
+    if int(points) != points or points < 1:
+        raise ValueError(f"points must be a positive integer; got {points!r}")
+    rng = np.random.default_rng(0) if rng is None else rng
+    c = blob_centres(variant, separation, dim)
+    counts = [points // len(c) + (k < points % len(c)) for k in range(len(c))]
+    x = np.concatenate([ck + rng.standard_normal((n, dim)) for ck, n in zip(c, counts)])
+    return x[rng.permutation(len(x))]
+
+
+# ----------------------------------------------------------------------------- tails
+@lru_cache(maxsize=4)
+def _normal_points(dim: int, log2_n: int = 16) -> np.ndarray:
+    """2^log2_n scrambled-Sobol points mapped to N(0, I_dim): fixed quasi-random draws."""
+    from scipy.stats import norm, qmc
+
+    u = qmc.Sobol(dim, scramble=True, seed=20240724).random_base2(log2_n)
+    return norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+
+
+def tail_mass(model, centres, radius: float) -> float:
+    """Mass a mixture puts farther than ``radius`` from every point of ``centres`` (k, d).
+
+    Each component is integrated with the same 65,536 quasi-random standard-normal
+    points (x = mean + L z), so the estimate is deterministic, smooth from one
+    generation to the next, and accurate to about 1% of a 3-sd tail.
+    """
+    mix = as_mixture(model)
+    centres = np.atleast_2d(np.asarray(centres, dtype=float))
+    z = _normal_points(mix.dim)
+    chol = _cholesky(mix.covariances)
+    total = 0.0
+    for w, mu, L in zip(mix.weights, mix.means, chol):
+        x = mu + z @ L.T
+        dist2 = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1).min(axis=1)
+        total += w * float(np.mean(dist2 > radius**2))
+    return total
+
+
+def tail_coverage(model, original, radius: float) -> float:
+    """The share of the original's tail mass beyond ``radius`` sd that ``model`` still covers.
+
+    The tail region T_r is the set of points farther than r (in the blobs' standard
+    deviations) from every centre of the original unit blobs.  The coverage is
+
+        model mass in T_r / original mass in T_r,
+
+    so 1 means the model keeps the original's tails and 0 that it has lost them.
+    For one 2-D unit blob the original mass in T_r is exp(-r^2/2): 0.135 at r = 2,
+    0.011 at r = 3.  A model whose mass drifts away from the centres can exceed 1.
+    """
+    orig = as_mixture(original)
+    return tail_mass(model, orig.means, radius) / tail_mass(orig, orig.means, radius)
+
+
+# ----------------------------------------------------------------------------- summaries
+def component_stds(model) -> np.ndarray:
+    """Each component's standard deviation sqrt(trace(S_k) / d): the RMS std over axes."""
+    mix = as_mixture(model)
+    return np.sqrt(np.trace(mix.covariances, axis1=1, axis2=2) / mix.dim)
+
+
+def mixture_moments(model) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the whole mixture (law of total covariance)."""
+    mix = as_mixture(model)
+    mean = mix.weights @ mix.means
+    dev = mix.means - mean
+    cov = np.einsum("k,kij->ij", mix.weights, mix.covariances) + np.einsum(
+        "k,ki,kj->ij", mix.weights, dev, dev)
+    return mean, cov
+
+
+def measure_mixture(model, first_model, original, *, train_size: int | None = None) -> dict:
+    """One generation's metrics.
+
+    l2_to_gen0        :func:`l2_distance` to generation 0's mixture
+    component_std     mean over components of :func:`component_stds`
+    component_stds    each component's std, largest first
+    weights           the mixing weights, largest first
+    total_std         sqrt(trace(Cov)/d) of the whole mixture (its overall spread)
+    mean_shift        distance of the mixture's mean from the original's mean
+    tail_2sd, tail_3sd  :func:`tail_coverage` at radius 2 and 3 sd
+    n_iter, converged the EM run of this generation's fit
+    """
+    mix = as_mixture(model)
+    stds = component_stds(mix)
+    mean, cov = mixture_moments(mix)
+    omean, _ = mixture_moments(original)
+    out = {
+        "l2_to_gen0": l2_distance(mix, first_model),
+        "component_std": float(stds.mean()),
+        "component_stds": sorted(stds.tolist(), reverse=True),
+        "weights": sorted(mix.weights.tolist(), reverse=True),
+        "total_std": float(np.sqrt(np.trace(cov) / mix.dim)),
+        "mean_shift": float(np.linalg.norm(mean - omean)),
+        "tail_2sd": tail_coverage(mix, original, 2.0),
+        "tail_3sd": tail_coverage(mix, original, 3.0),
+        "n_iter": -1 if mix.n_iter is None else int(mix.n_iter),
+        "converged": bool(mix.converged) if mix.converged is not None else True,
+    }
+    if train_size is not None:
+        out["train_size"] = int(train_size)
+    return out
+
+
+# ----------------------------------------------------------------------------- settings and runs
+#: the ``gmm`` experiment: one run of the protocol per seed (the paper row is the public notebook)
+GMM_SETTINGS = {
+    "smoke": {"points": 1000, "generations": 55, "components": 2, "variant": "one-blob",
+              "separation": 6.0, "regime": "replace", "real_fraction": 0.1},
+    "default": {"points": 1000, "generations": 400, "components": 2, "variant": "one-blob",
+                "separation": 6.0, "regime": "replace", "real_fraction": 0.1},
+    "paper": {"points": 1000, "generations": 2050, "components": 2, "variant": "one-blob",
+              "separation": 6.0, "regime": "replace", "real_fraction": 0.1},
+}
+#: the ``gmm-sweep`` experiment: variants x regimes x seeds, for the bands of the chapter.
+#: Fewer points than the protocol make the collapse (whose rate is about 1/M per
+#: generation) visible in fewer generations, and keep "accumulate" (whose training
+#: set grows by M each generation) affordable.
+SWEEP_SETTINGS = {
+    "smoke": {"points": 100, "generations": 20, "seeds": 3, "components": 2, "separation": 6.0,
+              "variants": ["one-blob", "two-blobs"], "regimes": ["replace", "keep-real", "accumulate"],
+              "real_fraction": 0.1},
+    "default": {"points": 250, "generations": 150, "seeds": 4, "components": 2, "separation": 6.0,
+                "variants": ["one-blob", "two-blobs"],
+                "regimes": ["replace", "keep-real", "accumulate"], "real_fraction": 0.1},
+    "paper": {"points": 250, "generations": 200, "seeds": 5, "components": 2, "separation": 6.0,
+              "variants": ["one-blob", "two-blobs"],
+              "regimes": ["replace", "keep-real", "accumulate"], "real_fraction": 0.1},
+}
+
+
+def check_settings(settings: dict) -> dict:
+    """Raise ValueError naming the first setting out of range; return ``settings``."""
+    s = settings
+
+    def positive_int(key, minimum=1):
+        v = s[key]
+        if isinstance(v, bool) or int(v) != v or v < minimum:
+            raise ValueError(f"{key} must be an integer >= {minimum}; got {v!r}")
+
+    positive_int("points", 2)
+    positive_int("generations", 0)
+    positive_int("components", 1)
+    if "seeds" in s:
+        positive_int("seeds", 1)
+    if s["points"] < s["components"]:
+        raise ValueError(f"points must be at least components ({s['components']}); "
+                         f"got {s['points']!r}")
+    if not (isinstance(s["separation"], (int, float)) and s["separation"] > 0):
+        raise ValueError(f"separation must be a positive number; got {s['separation']!r}")
+    if not 0.0 <= s["real_fraction"] <= 1.0:
+        raise ValueError(f"real_fraction must lie in [0, 1]; got {s['real_fraction']!r}")
+    for key, allowed in (("variant", VARIANTS), ("regime", GMM_REGIMES)):
+        if key in s and s[key] not in allowed:
+            raise ValueError(f"{key} must be one of {', '.join(allowed)}; got {s[key]!r}")
+    for key, allowed in (("variants", VARIANTS), ("regimes", GMM_REGIMES)):
+        if key in s:
+            if isinstance(s[key], str) or not len(s[key]):
+                raise ValueError(f"{key} must be a non-empty list drawn from "
+                                 f"{', '.join(allowed)}; got {s[key]!r}")
+            for v in s[key]:
+                if v not in allowed:
+                    raise ValueError(f"{key} must be drawn from {', '.join(allowed)}; got {v!r}")
+    return s
+
+
+@dataclass
+class GMMRun:
+    """One run of the protocol: the loop's result plus what the figures need."""
+
+    settings: dict
+    seed: int
+    real: np.ndarray
+    original: Mixture
+    result: LoopResult
+    models: dict[int, Mixture] = field(default_factory=dict)
+
+    @property
+    def generations(self) -> list[int]:
+        return self.result.generations
+
+    @property
+    def metrics(self) -> dict[str, list]:
+        return self.result.metrics
+
+
+def run_gmm(settings: dict | None = None, *, seed: int = 0, run_dir=None, resume: bool = False,
+            progress: bool = True, keep: Sequence[int] = SCATTER_GENERATIONS,
+            stop_after: int | None = None, profile: str | None = None) -> GMMRun:
+    """Run the protocol (or a variant) once through the core loop.
+
+    ``settings`` defaults to the ``gmm`` row of the profile in force
+    (:data:`GMM_SETTINGS`).  The models of the generations in ``keep`` that were
+    run, and of the last generation, are returned in ``GMMRun.models``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    s = check_settings(dict(sizes_for(GMM_SETTINGS, profile) if settings is None else settings))
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    n, comps = int(s["generations"]), int(s["components"])
+    original = original_mixture(s["variant"], s["separation"])
+    real = real_data(s["points"], s["variant"], s["separation"],
+                     rng=np.random.default_rng([int(seed), 10**6]))
+    regime = make_regime(s["regime"], real_fraction=s["real_fraction"])
+    keep = sorted({int(k) for k in keep if 0 <= k <= n} | {n})
+
+    def measure(g):
+        return measure_mixture(g.model, g.first_model, original, train_size=len(g.train))
+
+    # one BLAS/OpenMP thread: the data are small, and threads only contend here
+    with threadpool_limits(limits=1):
+        result = run_generations(
+            lambda data, rng: fit_mixture(data, rng, comps), sample_mixture, real, n,
+            regime=regime, sizes=int(s["points"]), seed=int(seed), measure=measure,
+            run_dir=run_dir, resume=resume, keep_models=keep, progress=progress,
+            desc=f"gmm {s['variant']} {s['regime']} seed {seed}", stop_after=stop_after)
+    return GMMRun(s, int(seed), real, original, result, dict(result.models))
+
+
+def run_sweep(settings: dict | None = None, *, seed: int = 0, run_dir=None, resume: bool = False,
+              progress: bool = True, profile: str | None = None) -> dict:
+    """Every variant x regime of ``settings`` over ``seeds`` seeds (seed, seed+1, ...).
+
+    Returns {(variant, regime): {metric: array (seeds, generations + 1)}} for the
+    scalar metrics.  ``settings`` defaults to :data:`SWEEP_SETTINGS` at the profile.
+    """
+    s = check_settings(dict(sizes_for(SWEEP_SETTINGS, profile) if settings is None else settings))
+    out = {}
+    for variant in s["variants"]:
+        for regime in s["regimes"]:
+            runs = []
+            for k in range(int(s["seeds"])):
+                one = {"points": s["points"], "generations": s["generations"],
+                       "components": s["components"], "variant": variant,
+                       "separation": s["separation"], "regime": regime,
+                       "real_fraction": s["real_fraction"]}
+                sub = None if run_dir is None else f"{run_dir}/{variant}-{regime}-seed{seed + k}"
+                runs.append(run_gmm(one, seed=seed + k, run_dir=sub, resume=resume,
+                                    progress=progress, keep=()))
+            out[(variant, regime)] = {
+                key: np.array([r.metrics[key] for r in runs], dtype=float)
+                for key in SCALAR_METRICS}
+    return out
+
+
+#: the per-generation metrics that are one number (bands are drawn over seeds of these)
+SCALAR_METRICS = ("l2_to_gen0", "component_std", "total_std", "mean_shift", "tail_2sd",
+                  "tail_3sd", "n_iter", "train_size")
+
+
+def _run_experiment(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
+                    progress: bool = True) -> RunOutput:
+    run = run_gmm(settings, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
+    return RunOutput(list(run.generations), run.metrics, None)
+
+
+def _run_sweep_experiment(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
+                          progress: bool = True) -> RunOutput:
+    res = run_sweep(settings, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
+    metrics = {}
+    for (variant, regime), values in res.items():
+        for key, arr in values.items():
+            # one value per generation: the list over seeds
+            metrics[f"{key}_{variant}_{regime}"] = arr.T.tolist()
+    return RunOutput(list(range(int(settings["generations"]) + 1)), metrics, None)
+
+
+register(Experiment(
+    name="gmm",
+    summary="2-component Gaussian mixture refitted on its own samples (the public GMM protocol)",
+    settings=GMM_SETTINGS,
+    run=_run_experiment,
+    choices={"variant": VARIANTS, "regime": GMM_REGIMES},
+    chapter="book/gmm.ipynb",
+))
+
+register(Experiment(
+    name="gmm-sweep",
+    summary="Gaussian mixtures: one and two blobs x replace / keep 10% real / accumulate, over seeds",
+    settings=SWEEP_SETTINGS,
+    run=_run_sweep_experiment,
+    chapter="book/gmm.ipynb",
+))
+
+
+# ----------------------------------------------------------------------------- figures
+def draw_mixture(ax, model, *, color="C0", n_sd: float = 2.0, **kw) -> None:
+    """Draw each component's ``n_sd`` standard-deviation ellipse, line width by weight."""
+    from matplotlib.patches import Ellipse
+
+    mix = as_mixture(model)
+    for w, mu, S in zip(mix.weights, mix.means, mix.covariances):
+        vals, vecs = np.linalg.eigh(S)
+        angle = math.degrees(math.atan2(vecs[1, -1], vecs[0, -1]))
+        width, height = 2 * n_sd * np.sqrt(np.clip(vals[::-1], 0, None))
+        ax.add_patch(Ellipse(mu, width, height, angle=angle, fill=False, edgecolor=color,
+                             linewidth=0.6 + 2.4 * float(w), **kw))
+
+
+def plot_scatter_grid(run: GMMRun, generations: Sequence[int] | None = None, *,
+                      points: int = 1000, lim: float = 4.0, profile: str | None = None):
+    """Real data and samples of the kept generations' mixtures, on the same axes.
+
+    Each panel shows ``points`` fresh draws from that generation's mixture (a fixed
+    seed per panel) and the components' 2-sd ellipses.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import REGIME_COLORS, generation_colors, profile_note
+
+    gens = [g for g in (generations or sorted(run.models)) if g in run.models]
+    last = max(run.generations)
+    colors = generation_colors(gens, last)
+    ncol = 4
+    nrow = math.ceil((len(gens) + 1) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.5 * ncol, 2.5 * nrow), sharex=True,
+                             sharey=True, squeeze=False)
+    panels = [("real data $D_0$", run.real, None, REGIME_COLORS["real"])]
+    for g, c in zip(gens, colors):
+        x = sample_mixture(run.models[g], points, np.random.default_rng([run.seed, g, 7]))
+        panels.append((f"generation {g}", x, run.models[g], c))
+    for ax, (title, x, model, color) in zip(axes.flat, panels):
+        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.35, color=color, linewidths=0)
+        if model is not None:
+            draw_mixture(ax, model, color="black")
+        ax.set_title(title)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    if profile:
+        profile_note(fig, profile)
+    return fig

@@ -1,0 +1,225 @@
+"""The shared core: profiles, regimes, schedules, the generational loop, cache and resume."""
+import numpy as np
+import pytest
+
+from collapse_utils import profiles
+from collapse_utils.loop import finished_generations, run_generations
+from collapse_utils.regimes import (
+    Accumulate, AccumulateSubsample, Mix, Replace, Schedule, keep_real, make_regime, split_counts,
+)
+
+REAL = np.arange(100, 110, dtype=float)[:, None]  # 10 real samples, recognisable by value >= 100
+
+
+class Counter:
+    """A 'model' whose samples are labelled by the generation that drew them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def draw(self, label):
+        def draw(k):
+            self.calls.append(k)
+            return np.full((k, 1), -float(label))
+        return draw
+
+
+# ----------------------------------------------------------------------------- profiles
+def test_profiles_and_errors(monkeypatch):
+    table = {p: {"n": i} for i, p in enumerate(profiles.PROFILES)}
+    assert profiles.sizes_for(table, "paper") == {"n": 2}
+    monkeypatch.setenv("COLLAPSE_PROFILE", "smoke")
+    assert profiles.current_profile() == "smoke"
+    assert profiles.sizes_for(table) == {"n": 0}
+    monkeypatch.setenv("COLLAPSE_PROFILE", "huge")
+    with pytest.raises(ValueError, match="COLLAPSE_PROFILE must be one of smoke, default, paper"):
+        profiles.current_profile()
+    with pytest.raises(ValueError, match="profile must be one of"):
+        profiles.sizes_for(table, "fast")
+    with pytest.raises(ValueError, match="rows differ"):
+        profiles.sizes_for({"smoke": {"a": 1}, "default": {"a": 1}, "paper": {"b": 1}}, "smoke")
+
+
+# ----------------------------------------------------------------------------- regimes
+def test_replace_uses_only_fresh_samples():
+    c = Counter()
+    train, new = Replace().next_data(c.draw(1), 7, previous=REAL, real=REAL, pool=[REAL],
+                                     rng=np.random.default_rng(0))
+    assert train.shape == (7, 1) and np.all(train == -1) and new is train
+    assert c.calls == [7]
+
+
+def test_accumulate_keeps_everything():
+    c, rng = Counter(), np.random.default_rng(0)
+    pool = [REAL, np.full((10, 1), -1.0)]
+    train, new = Accumulate().next_data(c.draw(2), 10, previous=None, real=REAL, pool=pool, rng=rng)
+    assert train.shape == (30, 1)
+    assert np.array_equal(train[:10], REAL) and np.all(train[10:20] == -1) and np.all(train[20:] == -2)
+    assert np.all(new == -2)
+
+
+def test_accumulate_subsample_draws_budget_from_pool_without_replacement():
+    c, rng = Counter(), np.random.default_rng(0)
+    pool = [REAL, np.full((10, 1), -1.0)]
+    train, new = AccumulateSubsample(12).next_data(c.draw(2), 10, previous=None, real=REAL,
+                                                   pool=pool, rng=rng)
+    assert train.shape == (12, 1) and new.shape == (10, 1)
+    # every element comes from the pool of 30, none twice (real values are distinct)
+    real_part = train[train[:, 0] >= 100, 0]
+    assert len(set(real_part)) == len(real_part)
+    assert set(np.unique(train)) <= set(REAL[:, 0]) | {-1.0, -2.0}
+    # default budget is M_{i+1}
+    train, _ = AccumulateSubsample().next_data(c.draw(2), 10, previous=None, real=REAL, pool=pool, rng=rng)
+    assert train.shape == (10, 1)
+    # over many draws each pool element is equally likely
+    hits = np.zeros(3)
+    for s in range(300):
+        t, _ = AccumulateSubsample(9).next_data(c.draw(2), 10, previous=None, real=REAL, pool=pool,
+                                                rng=np.random.default_rng(s))
+        hits += [(t >= 100).sum(), (t == -1).sum(), (t == -2).sum()]
+    assert np.allclose(hits / hits.sum(), 1 / 3, atol=0.03)
+
+
+@pytest.mark.parametrize("alpha,beta,gamma,m", [(0.9, 0, 0.1, 10), (0.5, 0.3, 0.2, 20), (0.34, 0.33, 0.33, 7)])
+def test_mix_counts_and_sources(alpha, beta, gamma, m):
+    c = Counter()
+    previous = np.full((10, 1), 50.0)
+    train, new = Mix(alpha, beta, gamma).next_data(c.draw(3), m, previous=previous, real=REAL,
+                                                   pool=[REAL], rng=np.random.default_rng(1))
+    a, b, g = split_counts(m, [alpha, beta, gamma])
+    assert a + b + g == m == len(train)
+    assert (train == -3).sum() == a and (train == 50).sum() == b and (train >= 100).sum() == g
+    assert c.calls == [a]
+    # real samples are drawn without replacement when there are enough
+    assert len(np.unique(train[train >= 100])) == g
+
+
+def test_keep_real_is_mix_and_validation():
+    assert keep_real(0.1) == Mix(0.9, 0.0, 0.1)
+    assert split_counts(1000, [0.9, 0, 0.1]) == [900, 0, 100]
+    with pytest.raises(ValueError, match="alpha \\+ beta \\+ gamma must equal 1"):
+        Mix(0.5, 0.2, 0.2)
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        Mix(0.6, 0.6, -0.2)
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        keep_real(1.5)
+    with pytest.raises(ValueError, match="regime must be one of replace, accumulate"):
+        make_regime("recycle")
+    with pytest.raises(ValueError, match="budget"):
+        AccumulateSubsample(0)
+
+
+def test_schedules():
+    assert [Schedule("constant", 10)(i) for i in (1, 5)] == [10, 10]
+    assert [Schedule("linear", 10)(i) for i in (1, 5)] == [20, 60]
+    assert [Schedule("superlinear", 10, 2.0)(i) for i in (1, 5)] == [40, 360]
+    with pytest.raises(ValueError, match="schedule must be one of constant, linear, superlinear"):
+        Schedule("cubic", 10)
+    with pytest.raises(ValueError, match="power must be > 1"):
+        Schedule("superlinear", 10, 1.0)
+    with pytest.raises(ValueError, match="M must be a positive integer"):
+        Schedule("constant", 0)
+
+
+# ----------------------------------------------------------------------------- the loop
+def fit(data, rng):
+    return float(np.mean(data)), float(np.std(data, ddof=1))
+
+
+def sample(model, m, rng):
+    return model[0] + model[1] * rng.standard_normal((m, 1))
+
+
+def measure(g):
+    return {"mean": g.model[0], "std": g.model[1], "n": len(g.train),
+            "first_mean": g.first_model[0]}
+
+
+def real(seed=0):
+    return np.random.default_rng(seed).standard_normal((50, 1))
+
+
+@pytest.mark.parametrize("regime", [Replace(), Accumulate(), AccumulateSubsample(40), Mix(0.5, 0.3, 0.2)])
+def test_loop_is_reproducible_and_seed_dependent(regime):
+    a = run_generations(fit, sample, real(), 8, regime=regime, seed=3, measure=measure, progress=False)
+    b = run_generations(fit, sample, real(), 8, regime=regime, seed=3, measure=measure, progress=False)
+    c = run_generations(fit, sample, real(), 8, regime=regime, seed=4, measure=measure, progress=False)
+    assert a.generations == list(range(9))
+    assert a.metrics == b.metrics
+    assert a.metrics["std"] != c.metrics["std"]
+    assert a.metrics["std"][0] == c.metrics["std"][0]  # generation 0 fits the same real data
+    assert set(a.metrics["first_mean"]) == {a.metrics["mean"][0]}
+
+
+def test_loop_sizes_follow_schedule():
+    r = run_generations(fit, sample, real(), 4, sizes=Schedule("linear", 50), measure=measure, progress=False)
+    assert r.metrics["n"] == [50, 100, 150, 200, 250]
+    r = run_generations(fit, sample, real(), 3, regime=Accumulate(), sizes=20, measure=measure, progress=False)
+    assert r.metrics["n"] == [50, 70, 90, 110]
+
+
+@pytest.mark.parametrize("regime", [Replace(), Accumulate(), AccumulateSubsample(30), Mix(0.4, 0.4, 0.2)])
+def test_interrupt_and_resume_equals_uninterrupted(tmp_path, regime):
+    full = run_generations(fit, sample, real(), 10, regime=regime, seed=7, measure=measure, progress=False)
+    part = run_generations(fit, sample, real(), 10, regime=regime, seed=7, measure=measure,
+                           run_dir=tmp_path, stop_after=4, progress=False)
+    assert part.generations == [0, 1, 2, 3, 4]
+    assert finished_generations(tmp_path) == [0, 1, 2, 3, 4]
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
+    resumed = run_generations(fit, sample, real(), 10, regime=regime, seed=7, measure=measure,
+                              run_dir=tmp_path, resume=True, progress=False)
+    assert resumed.resumed_from == 4
+    assert resumed.metrics == full.metrics
+    # resuming a finished run recomputes nothing and returns the same
+    again = run_generations(lambda d, r: 1 / 0, sample, real(), 10, regime=regime, seed=7,
+                            measure=measure, run_dir=tmp_path, resume=True, progress=False)
+    assert again.metrics == full.metrics
+
+
+def test_without_resume_a_run_starts_afresh(tmp_path):
+    run_generations(fit, sample, real(), 3, seed=1, run_dir=tmp_path, progress=False, measure=measure)
+    r = run_generations(fit, sample, real(), 2, seed=2, run_dir=tmp_path, progress=False, measure=measure)
+    assert finished_generations(tmp_path) == [0, 1, 2]
+    assert r.resumed_from is None
+
+
+def test_resume_with_external_model_store(tmp_path):
+    saved = []
+
+    def save(model, path):
+        saved.append(path.name)
+        path.write_text(repr(model))
+
+    def load(path):
+        return tuple(float(x) for x in path.read_text().strip("()").split(","))
+
+    full = run_generations(fit, sample, real(), 6, seed=2, measure=measure, progress=False)
+    run_generations(fit, sample, real(), 6, seed=2, measure=measure, run_dir=tmp_path,
+                    save_model=save, load_model=load, stop_after=2, progress=False)
+    resumed = run_generations(fit, sample, real(), 6, seed=2, measure=measure, run_dir=tmp_path,
+                              save_model=save, load_model=load, resume=True, progress=False)
+    assert saved[:3] == ["model_0000", "model_0001", "model_0002"]
+    assert resumed.metrics == full.metrics
+
+
+def test_vectorised_chains_along_an_axis_and_kept_models():
+    data = np.random.default_rng(0).standard_normal((5, 40))  # 5 chains x 40 samples
+
+    def fit_c(d, rng):
+        return d.mean(axis=1), d.std(axis=1, ddof=1)
+
+    def sample_c(model, m, rng):
+        return model[0][:, None] + model[1][:, None] * rng.standard_normal((5, m))
+
+    r = run_generations(fit_c, sample_c, data, 5, regime=keep_real(0.25), axis=1,
+                        keep_models=[0, 5], measure=lambda g: {"shape": list(np.shape(g.train))},
+                        progress=False)
+    assert r.metrics["shape"] == [[5, 40]] * 6
+    assert sorted(r.models) == [0, 5] and r.models[5][0].shape == (5,)
+
+
+def test_loop_validation():
+    with pytest.raises(ValueError, match="generations must be a non-negative integer"):
+        run_generations(fit, sample, real(), -1, progress=False)
+    with pytest.raises(ValueError, match="sizes must be an int or a callable"):
+        run_generations(fit, sample, real(), 2, sizes="many", progress=False)
