@@ -4,7 +4,7 @@
     python -m collapse_utils settings EXPERIMENT [--profile P]
     python -m collapse_utils run EXPERIMENT [--profile P] [--seed S] [--out DIR] [--resume]
                                             [--SETTING VALUE ...]
-    python -m collapse_utils book [--profile P] [--strict]
+    python -m collapse_utils book [--profile P] [--strict] [--path-output DIR]
 
 Every setting printed by ``settings`` can be overridden on ``run`` with
 ``--name value`` (dashes or underscores), so any experiment runs at any size.
@@ -54,6 +54,8 @@ def _base_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("book", help="build the rendered book into _build/html")
     b.add_argument("--profile", choices=PROFILES)
     b.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
+    b.add_argument("--path-output", default=None,
+                   help="build into DIR/_build instead of the book's own _build")
     return p
 
 
@@ -65,7 +67,8 @@ def _package_digest() -> str:
     return h.hexdigest()[:12]
 
 
-def build_book(profile: str | None = None, strict: bool = False, root: str | None = None) -> int:
+def build_book(profile: str | None = None, strict: bool = False, root: str | None = None,
+               path_output: str | None = None) -> int:
     """Build the book with ``jupyter-book build`` at ``profile``; return its exit status.
 
     Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
@@ -78,14 +81,17 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     book_root = next((d for d in (here, *here.parents) if (d / "_config.yml").is_file()), None)
     if book_root is None:
         raise ValueError(f"no _config.yml in {here} or above: run this in the book's repository")
-    build = book_root / "_build"
+    out = Path(path_output).resolve() if path_output else book_root
+    build = out / "_build"
     stamp, key = build / ".profile", f"{profile} {_package_digest()}"
     if build.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
         shutil.rmtree(build)
-    build.mkdir(exist_ok=True)
+    build.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_root)]
+    if path_output:
+        cmd += ["--path-output", str(out)]
     if strict:
         cmd += ["-W", "--keep-going"]
     print(f"building the book at profile '{profile}': {' '.join(cmd)}", flush=True)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "book":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-            return build_book(args.profile, args.strict)
+            return build_book(args.profile, args.strict, path_output=args.path_output)
         get_experiment(args.experiment)  # a bad name fails before anything else
         if args.command == "settings":
             if extra:
