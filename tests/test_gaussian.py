@@ -1,0 +1,308 @@
+"""Tests of collapse_utils.gaussian: theory, simulation against theory, W2, errors, CLI, resume.
+
+Statistical tolerances: a chain average is compared with its expectation within
+Z = 5 standard errors (SE = sd / sqrt(chains), the sd from theory where it is known
+exactly, else from the sample).  For a normal-ish average that fails with
+probability below 1e-6; the seeds are fixed, so the tests are deterministic.
+Distributional agreement (sufficient statistics against points) uses two-sample
+Kolmogorov-Smirnov tests at level 1e-3.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import linalg, stats
+
+from collapse_utils import gaussian as g
+from collapse_utils.experiments import resolve_settings, run_experiment
+from collapse_utils.regimes import Schedule
+
+Z = 5.0
+
+
+def within(sample, expected, sd=None, z=Z):
+    """Assert that the mean of ``sample`` is within z standard errors of ``expected``."""
+    sample = np.asarray(sample, dtype=float)
+    sd = sample.std(ddof=1) if sd is None else sd
+    se = sd / math.sqrt(sample.size)
+    assert abs(sample.mean() - expected) <= z * se, (sample.mean(), expected, se)
+
+
+# ----------------------------------------------------------------------------- theory
+def test_c_m_and_exact_formula():
+    assert g.c_m(2) == pytest.approx(math.sqrt(2 / math.pi), rel=1e-12)  # E|Z|
+    # the large-M series agrees with gammaln where both are accurate
+    from scipy.special import gammaln
+    for M in (102, 1000, 10**5):   # gammaln's own absolute error is ~1e-10 at 10^5
+        x = (M - 1) / 2
+        direct = gammaln(x + 0.5) - gammaln(x) - 0.5 * math.log(x)
+        assert g.log_c_m(M) == pytest.approx(direct, abs=1e-9 if M > 1000 else 1e-12)
+    assert g.log_c_m(10**9) == pytest.approx(-1 / (4 * (10**9 - 1)), rel=1e-6)
+    assert g.expected_w2_squared(10, 100) == pytest.approx(0.150, abs=5e-4)
+    n = np.arange(50)
+    th = g.theory_1d(n, 100)
+    np.testing.assert_allclose(th["w2_squared"], g.expected_w2_squared(n, 100), atol=1e-13)
+    np.testing.assert_allclose(th["sigma"], g.expected_sigma(n, 100), rtol=1e-13)
+    np.testing.assert_allclose(th["sigma_squared"], 1.0)
+    np.testing.assert_allclose(th["mean_error_squared"], n / 100, rtol=1e-13)
+    mle = g.theory_1d(n, 100, estimator="mle")
+    np.testing.assert_allclose(mle["sigma_squared"], (99 / 100) ** n, rtol=1e-12)
+    # a constant Schedule gives the constant-M theory
+    sch = g.theory_1d(n, 100, schedule=Schedule("constant", 100))
+    np.testing.assert_allclose(sch["w2_squared"], th["w2_squared"], rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- simulation vs theory
+def test_simulation_matches_exact_1d_theory():
+    M, n, chains = 20, 30, 40_000
+    means, covs = g.simulate(0.0, 1.0, M, n, chains=chains, seed=1)
+    th = g.theory_1d(np.arange(n + 1), M)
+    var, mu = covs[:, :, 0, 0], means[:, :, 0]
+    for k in (1, 5, 15, 30):
+        within(var[:, k], th["sigma_squared"][k], math.sqrt(th["sigma_squared_var"][k]))
+        within(np.sqrt(var[:, k]), th["sigma"][k], math.sqrt(1 - th["sigma"][k] ** 2))
+        within(np.log(var[:, k]), th["log_sigma_squared"][k], math.sqrt(th["log_sigma_squared_var"][k]))
+        within(mu[:, k] ** 2, th["mean_error_squared"][k])
+        within(g.w2_squared_1d(mu[:, k], np.sqrt(var[:, k])), th["w2_squared"][k])
+    # the typical chain collapses although E[sigma_n^2] = 1: median sigma_30^2 well below 1
+    assert np.median(var[:, 30]) < 0.35
+    # the paper's number: E[W2^2] at M = 100, n = 10 is 0.150
+    means, covs = g.simulate(0.0, 1.0, 100, 10, chains=chains, seed=2)
+    within(g.w2_squared_1d(means[:, 10, 0], np.sqrt(covs[:, 10, 0, 0])), 0.150, z=Z)
+
+
+def test_mle_variance_decays():
+    M, n = 10, 20
+    means, covs = g.simulate(0.0, 4.0, M, n, chains=40_000, estimator="mle", seed=3)
+    th = g.theory_1d(np.arange(n + 1), M, sigma=2.0, estimator="mle")
+    for k in (1, 10, 20):
+        within(covs[:, k, 0, 0], 4.0 * (0.9 ** k), math.sqrt(th["sigma_squared_var"][k]))
+        within(np.sqrt(covs[:, k, 0, 0]), th["sigma"][k])
+    assert th["sigma_squared"][20] == pytest.approx(4.0 * 0.9**20)
+
+
+@pytest.mark.parametrize("kind", ["linear", "superlinear"])
+def test_schedules_match_theory(kind):
+    M, n = 10, 40
+    schedule = Schedule(kind, M, 2.0)
+    means, covs = g.simulate(0.0, 1.0, M, n, chains=20_000, seed=4, schedule=schedule)
+    th = g.theory_1d(np.arange(n + 1), M, schedule=schedule)
+    w = g.w2_squared_1d(means[:, :, 0], np.sqrt(covs[:, :, 0, 0]))
+    for k in (5, 40):
+        within(w[:, k], th["w2_squared"][k])
+        within(means[:, k, 0] ** 2, th["mean_error_squared"][k])
+    # bounded only when superlinear: the mean's variance sums sigma^2 / M_k
+    far = g.theory_1d([10**4], M, schedule=schedule)["w2_squared"][0]
+    if kind == "superlinear":
+        assert far < 1.2 * g.theory_1d([n], M, schedule=schedule)["w2_squared"][0]
+    else:
+        assert far > 1.5 * th["w2_squared"][n]
+
+
+def test_d_dimensional_theory():
+    cov = g.example_covariance(3)
+    M, n = 12, 20
+    means, covs = g.simulate(np.ones(3), cov, M, n, chains=20_000, seed=5)
+    logdet = np.linalg.slogdet(covs[:, n])[1]
+    within(logdet, g.expected_log_det(n, M, cov))
+    within(np.trace(covs[:, n], axis1=-2, axis2=-1), np.trace(cov))       # martingale
+    within(np.sum((means[:, n] - 1) ** 2, -1), n * np.trace(cov) / M)     # random walk
+    # every projection v^T Sigma_n v is the 1-D chain: E[sqrt(v^T Sigma_n v / v^T Sigma v)] = c_M^n
+    v = np.array([1.0, -2.0, 0.5])
+    ratio = np.einsum("i,cij,j->c", v, covs[:, n], v) / (v @ cov @ v)
+    within(np.sqrt(ratio), g.c_m(M) ** n)
+
+
+@pytest.mark.parametrize("source", ["laplace", "two-modes"])
+def test_non_gaussian_source(source):
+    M, n, chains = 20, 10, 20_000
+    real = g.sample_source(source, (chains, M), np.random.default_rng(6))
+    means, covs = g.simulate(0.0, 1.0, M, n, chains=chains, seed=6, real=real)
+    within(covs[:, n, 0, 0], 1.0)                 # still a martingale: unbiased for any D_0
+    within(means[:, n, 0] ** 2, n / M)            # still n sigma^2 / M
+    ref = g.sample_source(source, 200_000, np.random.default_rng(7))
+    w = g.w2_squared_normal_to_sample(means[:, n, 0], np.sqrt(covs[:, n, 0, 0]), ref)
+    assert w.mean() > n / M                       # W2^2 >= (mean difference)^2
+
+
+# ----------------------------------------------------------------------------- sufficient statistics vs points
+@pytest.mark.parametrize("regime", ["replace", "accumulate", "keep-real"])
+def test_stats_agree_with_points_1d(regime):
+    kw = dict(M=10, generations=6, chains=4000, regime=regime, real_fraction=0.3)
+    a = g.simulate(0.5, 2.0, seed=8, method="stats", **kw)
+    b = g.simulate(0.5, 2.0, seed=9, method="points", **kw)
+    for k in (1, 6):
+        assert stats.ks_2samp(a[1][:, k, 0, 0], b[1][:, k, 0, 0]).pvalue > 1e-3
+        assert stats.ks_2samp(a[0][:, k, 0], b[0][:, k, 0]).pvalue > 1e-3
+    # and not trivially: the test tells a wrong law apart (6 points instead of 10)
+    c = g.simulate(0.5, 2.0, seed=8, method="stats", **{**kw, "M": 6})
+    assert stats.ks_2samp(c[1][:, 6, 0, 0], b[1][:, 6, 0, 0]).pvalue < 1e-3
+
+
+@pytest.mark.parametrize("M", [3, 8])  # 3 <= d: the singular Wishart branch
+def test_stats_agree_with_points_dd(M):
+    cov = g.example_covariance(3, 0.6)
+    kw = dict(M=M, generations=4, chains=3000)
+    a = g.simulate(np.zeros(3), cov, seed=10, method="stats", **kw)
+    b = g.simulate(np.zeros(3), cov, seed=11, method="points", **kw)
+    for f in (lambda m, c: c[:, -1, 0, 1], lambda m, c: np.trace(c[:, -1], axis1=-2, axis2=-1),
+              lambda m, c: m[:, -1, 2], lambda m, c: c[:, 1, 2, 2]):
+        assert stats.ks_2samp(f(*a), f(*b)).pvalue > 1e-3
+
+
+def test_pooled_stats_are_exact():
+    rng = np.random.default_rng(12)
+    x = rng.normal(3.0, 1e-3, (4, 30, 2)) + 1e4      # large mean, tiny spread
+    rec = g.points_to_stats(x)
+    grouped = np.concatenate([g._pack(*g.pooled_stats(rec[:, :7])), g._pack(*g.pooled_stats(rec[:, 7:]))], 1)
+    n, mean, scatter = g.pooled_stats(grouped)
+    dev = x - x.mean(1, keepdims=True)
+    np.testing.assert_allclose(n, 30)
+    np.testing.assert_allclose(mean, x.mean(1), rtol=1e-14)
+    np.testing.assert_allclose(scatter, np.einsum("cki,ckj->cij", dev, dev), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- W2
+def _w2_reference(m1, c1, m2, c2):
+    r2 = linalg.sqrtm(c2)
+    cross = linalg.sqrtm(r2 @ c1 @ r2)
+    return float(np.sum((m1 - m2) ** 2) + np.trace(c1 + c2 - 2 * np.real(cross)))
+
+
+def test_w2_against_sqrtm_and_closed_forms():
+    rng = np.random.default_rng(13)
+    d = 4
+    A, B = rng.normal(size=(6, d, d)), rng.normal(size=(6, d, d))
+    c1, c2 = A @ A.transpose(0, 2, 1), B @ B.transpose(0, 2, 1) + 0.1 * np.eye(d)
+    m1, m2 = rng.normal(size=(6, d)), rng.normal(size=(6, d))
+    got = g.w2_squared(m1, c1, m2, c2)
+    ref = [_w2_reference(m1[i], c1[i], m2[i], c2[i]) for i in range(6)]
+    np.testing.assert_allclose(got, ref, rtol=1e-7)
+    np.testing.assert_allclose(g.w2(m1, c1, m2, c2), np.sqrt(ref), rtol=1e-7)
+    np.testing.assert_allclose(got, g.w2_squared(m2, c2, m1, c1), rtol=1e-7)   # symmetric
+    np.testing.assert_allclose(g.w2_squared(m1, c1, m1, c1), 0, atol=1e-9)
+    # commuting (diagonal) covariances: sum of (sqrt a - sqrt b)^2
+    a, b = rng.uniform(0.1, 3, (2, d))
+    assert g.w2_squared(np.zeros(d), np.diag(a), np.zeros(d), np.diag(b)) == pytest.approx(
+        np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-10)
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2, also for a collapsed sigma of 1e-30
+    assert g.w2_squared([1.0], [[4.0]], [0.0], [[1e-60]]) == pytest.approx(1 + 4, rel=1e-14)
+    assert float(g.w2([0.5], [[1.0]], [0.0], [[9.0]])) == pytest.approx(math.sqrt(0.25 + 4))
+
+
+def test_w2_batched_shapes():
+    cov = g.example_covariance(2)
+    means = np.zeros((5, 3, 2))
+    covs = np.broadcast_to(cov, (5, 3, 2, 2))
+    assert g.w2(means, covs, np.zeros(2), cov).shape == (5, 3)
+    assert g.w2(means[:, :, :1], covs[..., :1, :1], np.zeros(1), np.eye(1)).shape == (5, 3)
+    m, c = g.simulate(np.zeros(2), cov, 10, 7, chains=4, seed=0)
+    assert g.w2(m, c, np.zeros(2), cov).shape == (4, 8)
+
+
+def test_w2_to_sample_through_quantiles():
+    rng = np.random.default_rng(14)
+    x = rng.laplace(size=50)
+    u = (np.arange(10**6) + 0.5) / 10**6   # midpoint rule on the quantile coupling
+    numeric = np.mean((0.3 + 1.7 * stats.norm.ppf(u) - np.sort(x)[(u * 50).astype(int)]) ** 2)
+    assert g.w2_squared_normal_to_sample(0.3, 1.7, x) == pytest.approx(numeric, rel=1e-4)
+    big = rng.normal(1.0, 2.0, 400_000)    # a normal sample: the Gaussian closed form
+    assert g.w2_squared_normal_to_sample(0.0, 1.0, big) == pytest.approx(1 + 1, abs=0.02)
+    per_chain = g.w2_squared_normal_to_sample(np.zeros(3), np.ones(3), rng.normal(size=(3, 20)))
+    assert per_chain.shape == (3,)
+
+
+# ----------------------------------------------------------------------------- API
+def test_shapes_index0_and_reproducibility():
+    cov = g.example_covariance(3)
+    m, c = g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=3)
+    assert m.shape == (7, 6, 3) and c.shape == (7, 6, 3, 3)
+    np.testing.assert_array_equal(m[:, 0], np.broadcast_to(np.arange(3.0), (7, 3)))
+    np.testing.assert_array_equal(c[:, 0], np.broadcast_to(cov, (7, 3, 3)))
+    np.testing.assert_allclose(c, np.swapaxes(c, -1, -2))
+    m2, c2 = g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=3)
+    np.testing.assert_array_equal(m, m2)
+    np.testing.assert_array_equal(c, c2)
+    assert not np.array_equal(g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=4)[0], m)
+    m1, c1 = g.simulate(0, 1, 10, 0)
+    assert m1.shape == (1, 1, 1) and c1.shape == (1, 1, 1, 1)
+    assert g.simulate(0, 1, 10, 3, seed=None)[0].shape == (1, 4, 1)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(M=1), "M"), (dict(M=2.5), "M"), (dict(generations=-1), "generations"),
+    (dict(chains=0), "chains"), (dict(chains=-3), "chains"), (dict(estimator="biased"), "estimator"),
+    (dict(regime="mixed"), "regime"), (dict(method="exact"), "method"),
+    (dict(regime="accumulate-subsample"), "accumulate-subsample"), (dict(seed=-1), "seed"),
+    (dict(cov=[[1.0, 0.5], [0.0, 1.0]], mean=[0, 0]), "cov"),
+    (dict(cov=[[1.0, 2.0], [2.0, 1.0]], mean=[0, 0]), "cov"),
+    (dict(cov=-1.0), "cov"), (dict(cov=np.eye(3), mean=[0, 0]), "cov"),
+    (dict(schedule="quadratic"), "schedule"), (dict(real_fraction=1.5, regime="keep-real"), "fraction"),
+])
+def test_errors_name_the_parameter(kwargs, name):
+    args = dict(mean=0.0, cov=1.0, M=10, generations=3)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        g.simulate(**args)
+
+
+def test_other_errors():
+    with pytest.raises(ValueError, match="cov1"):
+        g.w2([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]], [0.0, 0.0], np.eye(2))
+    with pytest.raises(ValueError, match="cov2"):
+        g.w2([0.0], [[1.0]], [0.0], [[-1.0]])
+    with pytest.raises(ValueError, match="M"):
+        g.expected_w2_squared(3, 1)
+    with pytest.raises(ValueError, match="n"):
+        g.expected_w2_squared(-1, 10)
+    with pytest.raises(ValueError, match="estimator"):
+        g.theory_1d(3, 10, estimator="x")
+    with pytest.raises(ValueError, match="source"):
+        g.sample_source("cauchy", 3, np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- experiment, CLI, resume
+SMALL = {"generations": 12, "chains": 64}
+
+
+@pytest.mark.parametrize("extra", [{}, {"regime": "accumulate"}, {"regime": "keep-real", "dim": 2},
+                                   {"source": "laplace", "schedule": "linear"}])
+def test_experiment_resume_is_identical(tmp_path, extra):
+    settings = resolve_settings("gaussian", "smoke", {**SMALL, **extra})
+    full = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "full", progress=False)
+    part = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "cut", progress=False, stop_after=4)
+    assert part.generations == list(range(6))  # D_0, then loop generations 0..4 = refits 1..5
+    resumed = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "cut", resume=True, progress=False)
+    assert resumed.generations == full.generations == list(range(13))
+    assert json.dumps(resumed.metrics) == json.dumps(full.metrics)
+
+
+def test_experiment_metrics_match_simulate(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    record = run_experiment("gaussian", profile="smoke", seed=2, overrides=SMALL, progress=False)
+    m = record["metrics"]
+    for key in ("w2_mean", "w2_median", "sigma_mean", "sigma_median", "sigma_squared_mean",
+                "w2_squared_mean", "log_sigma_squared_mean", "theory_w2_squared"):
+        assert len(m[key]) == 13
+    means, covs = g.simulate(0.0, 1.0, 100, 12, chains=64, seed=2)   # same chains, same seed
+    w = g.w2(means, covs, np.zeros(1), np.eye(1))
+    np.testing.assert_allclose(m["w2_mean"], w.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(m["sigma_squared_mean"], covs[:, :, 0, 0].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(m["theory_w2_squared"], g.expected_w2_squared(np.arange(13), 100))
+
+
+def test_cli_runs(tmp_path):
+    env = {"COLLAPSE_CACHE": str(tmp_path / "cache"), "PATH": ""}
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "collapse_utils", "run", "gaussian", "--profile", "smoke", "--quiet",
+           "--generations", "5", "--chains", "20", "--dim", "2", "--out", str(out)]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["generations"] == list(range(6)) and record["settings"]["dim"] == 2
+    bad = subprocess.run(cmd[:-2] + ["--regime", "bogus"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "regime" in bad.stderr
