@@ -554,6 +554,24 @@ def simulate(mean, cov, M, generations, chains=1, estimator="unbiased", seed=Non
     return np.moveaxis(means, 0, 1), np.moveaxis(covs, 0, 1)
 
 
+# ----------------------------------------------------------------------------- the chapter's sizes
+#: sizes of book/gaussian.ipynb per profile (1-D runs draw sufficient statistics, so their cost
+#: does not depend on M; ``regime_*`` runs accumulate data, whose cost grows with generations^2)
+CHAPTER_SIZES = {
+    "smoke": {"chains": 1000, "generations": 300, "public_chains": 200, "public_generations": 1000,
+              "regime_chains": 300, "regime_generations": 100, "dd_chains": 300,
+              "dd_generations": 100, "source_chains": 500, "source_generations": 300},
+    "default": {"chains": 5000, "generations": 1000, "public_chains": 1000,
+                "public_generations": 1000, "regime_chains": 1000, "regime_generations": 300,
+                "dd_chains": 2000, "dd_generations": 200, "source_chains": 2000,
+                "source_generations": 1000},
+    "paper": {"chains": 10000, "generations": 1000, "public_chains": 1000,
+              "public_generations": 1000, "regime_chains": 2000, "regime_generations": 500,
+              "dd_chains": 5000, "dd_generations": 300, "source_chains": 5000,
+              "source_generations": 1000},
+}
+
+
 # ----------------------------------------------------------------------------- summaries and the CLI experiment
 def example_covariance(d: int, rho: float = 0.5) -> np.ndarray:
     """The book's d-D covariance: unit variances, every correlation ``rho``."""
