@@ -139,8 +139,8 @@ def wright_fisher_matrix(M: int) -> np.ndarray:
     return binom.pmf(j[None, :], M, j[:, None] / M)
 
 
-def _count_distribution(q, M: int, generations: int) -> np.ndarray:
-    """P(count of the state = k at generation n), shape (len(q), generations + 1, M + 1).
+def _lost_and_fixed(q, M: int, generations: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(count = 0) and P(count = M) at generations 0..n, each of shape (len(q), generations + 1).
 
     Generation 0 holds frequency q exactly (not necessarily a multiple of 1/M), so
     generation 1 is Binom(M, q); later generations follow :func:`wright_fisher_matrix`.
@@ -149,13 +149,16 @@ def _count_distribution(q, M: int, generations: int) -> np.ndarray:
 
     q = np.atleast_1d(np.asarray(q, dtype=float))
     T = wright_fisher_matrix(M)
-    out = np.zeros((q.size, generations + 1, M + 1))
-    out[:, 0, :] = np.nan  # generation 0 is not on the count lattice
+    lost = np.zeros((q.size, generations + 1))
+    fixed = np.zeros((q.size, generations + 1))
+    lost[:, 0], fixed[:, 0] = (q == 0), (q == 1)
     if generations >= 1:
-        out[:, 1, :] = binom.pmf(np.arange(M + 1)[None, :], M, q[:, None])
-        for n in range(2, generations + 1):
-            out[:, n, :] = out[:, n - 1, :] @ T
-    return out
+        dist = binom.pmf(np.arange(M + 1)[None, :], M, q[:, None])
+        for n in range(1, generations + 1):
+            if n > 1:
+                dist = dist @ T
+            lost[:, n], fixed[:, n] = dist[:, 0], dist[:, M]
+    return lost, fixed
 
 
 def survival_probability(q, M: int, generations: int) -> np.ndarray:
@@ -169,10 +172,7 @@ def survival_probability(q, M: int, generations: int) -> np.ndarray:
     """
     M = _check_int("M", M, 1)
     generations = _check_int("generations", generations, 0)
-    qa = np.atleast_1d(np.asarray(q, dtype=float))
-    dist = _count_distribution(qa, M, generations)
-    out = 1.0 - dist[:, :, 0]
-    out[:, 0] = (qa > 0).astype(float)
+    out = 1.0 - _lost_and_fixed(q, M, generations)[0]
     return out[0] if np.ndim(q) == 0 else out
 
 
@@ -279,12 +279,8 @@ def absorption_time_pmf(p: float, M: int, generations: int) -> np.ndarray:
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must lie in [0, 1]; got {p!r}")
-    cdf = np.ones(generations + 1)
-    if 0.0 < p < 1.0:
-        dist = _count_distribution(p, M, generations)[0]
-        cdf[0] = 0.0
-        cdf[1:] = dist[1:, 0] + dist[1:, M]
-    return np.diff(cdf, prepend=0.0)
+    lost, fixed = _lost_and_fixed(p, M, generations)
+    return np.diff(lost[0] + fixed[0], prepend=0.0)
 
 
 def binomial_interval(successes, trials, level: float = 0.95):
@@ -342,17 +338,25 @@ def fit_frequencies(counts, rng=None) -> np.ndarray:
 def sample_counts(P, m: int, rng: np.random.Generator) -> np.ndarray:
     """Counts of m samples from every chain's distribution: one multinomial draw.
 
-    ``P`` has shape (chains, K).  Chains already absorbed in a delta are
-    deterministic (all m samples at that state), so the single
-    ``rng.multinomial`` call covers only the chains with two or more states left.
-    Counts use the smallest unsigned integer type that holds m (small caches).
+    ``P`` has shape (chains, K); the result is an int64 array of the same shape.
+    Chains already absorbed in a delta are deterministic (all m samples at that
+    state), so the single ``rng.multinomial`` call covers only the chains with
+    two or more states left.
     """
     P = np.asarray(P, dtype=float)
-    counts = (P * m).astype(np.min_scalar_type(int(m)))  # exact for absorbed rows (0 or 1)
-    active = np.flatnonzero(~(P == 1.0).any(axis=1))
+    absorbed = ((P == 1.0) @ np.ones(P.shape[1])) > 0  # a matrix-vector product: fast
+    if not absorbed.any():
+        return rng.multinomial(int(m), P)
+    counts = (P * m).astype(np.int64)  # exact for absorbed rows (entries 0 or 1)
+    active = np.flatnonzero(~absorbed)
     if active.size:
         counts[active] = rng.multinomial(int(m), P.take(active, axis=0))
     return counts
+
+
+def _compact_counts(P, m: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`sample_counts` stored in the smallest unsigned type that holds m (small caches)."""
+    return sample_counts(P, m, rng).astype(np.min_scalar_type(int(m)))
 
 
 @dataclass(frozen=True, repr=False)
@@ -408,7 +412,7 @@ def count_regime(regime: str = "replace", real_fraction: float = 0.1) -> Regime:
 
 def _run(p0, M, generations, chains, seed, regime, real_fraction, measure, *,
          run_dir=None, resume=False, progress=False, desc=None, stop_after=None,
-         save_model=None, load_model=None):
+         save_model=None, load_model=None, sample=sample_counts):
     """Validate, then run the core loop on a (chains, K) counts array (the one engine)."""
     p0 = check_distribution(p0)
     M = _check_int("M", M, 1)
@@ -418,7 +422,7 @@ def _run(p0, M, generations, chains, seed, regime, real_fraction, measure, *,
     reg = count_regime(regime, real_fraction)
     # the real data: the population p0, weighing M samples, identical in every chain
     real = np.broadcast_to(M * p0, (chains, p0.size))
-    return run_generations(fit_frequencies, sample_counts, real, generations, regime=reg,
+    return run_generations(fit_frequencies, sample, real, generations, regime=reg,
                            sizes=M, seed=seed, measure=measure, axis=1, run_dir=run_dir,
                            resume=resume, progress=progress, desc=desc, stop_after=stop_after,
                            save_model=save_model, load_model=load_model)
@@ -542,7 +546,8 @@ def run_discrete(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = 
                   run_dir=run_dir, resume=resume, progress=progress,
                   desc=f"discrete {settings['regime']}", stop_after=stop_after,
                   save_model=_save_model if run_dir is not None else None,
-                  load_model=_load_model if run_dir is not None else None)
+                  load_model=_load_model if run_dir is not None else None,
+                  sample=_compact_counts)
     return RunOutput(result.generations, result.metrics, None)
 
 
@@ -587,7 +592,7 @@ def interval_band(ax, x, successes, trials, *, label=None, color=None, level=0.9
     return line
 
 
-def plot_survival(ax, P, p0, M: int, states) -> None:
+def plot_survival(ax, P, p0, M: int, states, legend_kw: dict | None = None) -> None:
     """Per-state survival against generation: simulation (95% band) and exact theory,
     with the one-step survival 1 - (1 - q)^M marked at generation 1."""
     from .plotting import generation_colors, theory
@@ -608,7 +613,7 @@ def plot_survival(ax, P, p0, M: int, states) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("generation $n$")
     ax.set_ylabel("P(state still present)")
-    ax.legend(fontsize=8)
+    ax.legend(**(legend_kw or dict(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))))
 
 
 def plot_support(axes, P, p0, M: int) -> None:
@@ -620,15 +625,17 @@ def plot_support(axes, P, p0, M: int) -> None:
     gens = np.arange(n1)
     color = REGIME_COLORS["replace"]
     support = support_size(P)
-    band(axes[0], gens, support, label="chains: median, 10-90%", color=color)
-    axes[0].plot(gens, support.mean(axis=0), color=color, lw=1, ls="-.", label="chains: mean")
+    band(axes[0], gens, support, label="chains: mean, 10-90%", color=color, center="mean",
+         spread="quantile")
     theory(axes[0], gens, expected_support(p0, M, n1 - 1), label="exact E[support]")
     axes[0].set_xscale("symlog", linthresh=1)
     axes[0].set_xlabel("generation $n$")
     axes[0].set_ylabel("states present")
     axes[0].legend(fontsize=8)
-    band(axes[1], gens, gini_simpson(P), label="chains: mean ± sd", color=color, center="mean")
-    theory(axes[1], gens, expected_gini_simpson(p0, M, n1 - 1))
+    band(axes[1], gens, gini_simpson(P), label="chains: mean, 10-90%", color=color,
+         center="mean", spread="quantile")
+    theory(axes[1], gens, expected_gini_simpson(p0, M, n1 - 1),
+           label=r"exact $(1-\sum p_0^2)(1-1/M)^n$")
     axes[1].set_xlabel("generation $n$")
     axes[1].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$")
     axes[1].legend(fontsize=8)
@@ -680,6 +687,8 @@ def plot_absorption_time(ax, times, p: float, M: int) -> None:
 
 def plot_mean_time(ax, Ms, times_by_M, p: float) -> None:
     """Mean absorption time against M (mean ± 2 standard errors) with exact and diffusion curves."""
+    import matplotlib as mpl
+
     from .plotting import REGIME_COLORS, theory
 
     Ms = np.asarray(Ms)
@@ -693,6 +702,10 @@ def plot_mean_time(ax, Ms, times_by_M, p: float) -> None:
             label=r"diffusion $-2M[p\ln p+(1-p)\ln(1-p)]$")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(mpl.ticker.ScalarFormatter())
+        axis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_xticks(Ms)
     ax.set_xlabel("samples per generation $M$")
     ax.set_ylabel("mean absorption time E[T]")
     ax.legend(fontsize=8)
@@ -707,28 +720,40 @@ def plot_regimes(axes, runs: dict, p0, M: int, real_fraction: float) -> None:
     for k, (name, P) in enumerate(runs.items()):
         gens = np.arange(P.shape[1])
         color = REGIME_COLORS[name]
-        band(axes[0], gens, gini_simpson(P), color=color, center="mean", label=name)
+        band(axes[0], gens, gini_simpson(P), color=color, center="mean", spread="quantile",
+             label=name)
         theory(axes[0], gens,
                expected_gini_simpson(p0, M, gens[-1], name, real_fraction),
                label="exact theory" if k == 0 else None)
-        band(axes[1], gens, support_size(P), color=color, label=name)
-    axes[0].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$ (mean ± sd)")
-    axes[1].set_ylabel("states present (median, 10-90%)")
+        band(axes[1], gens, support_size(P), color=color, center="mean", spread="quantile")
+    exact = theory(axes[1], gens, expected_support(p0, M, gens[-1]), label="exact, replace")
+    axes[0].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$")
+    axes[1].set_ylabel("states present")
+    axes[0].set_title("diversity (mean, 10-90% band)")
+    axes[1].set_title("support size (mean, 10-90% band)")
     for ax in axes:
         ax.set_xlabel("generation $n$")
-        ax.legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower left")
+    axes[1].legend(handles=[exact], fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 0.12))
 
 
-def explore_figure(M: int = 100, exponent: float = 1.5, generations: int = 300, K: int = 20,
+#: the explorer's starting values (the static figure beside it uses the same)
+EXPLORER_DEFAULTS = {"M": 50, "exponent": 1.0, "generations": 300}
+
+
+def explore_figure(M: int = 50, exponent: float = 1.0, generations: int = 300, K: int = 20,
                    chains: int = 200, seed: int = 0, profile: str | None = None):
-    """The explorer's figure: survival of a head, a middle and a tail state, and the support."""
+    """The explorer's figure for Zipf(K, exponent): survival of a head, a middle and a tail
+    state, the support size and the diversity, each against its exact theory."""
     from .plotting import profile_note
 
     plt = _plt()
     p0 = zipf(K, exponent)
     P = simulate(p0, M, generations, chains, seed=seed)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    plot_survival(axes[0], P, p0, M, states=[0, K // 2 - 1, K - 1])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
+    plot_survival(axes[0], P, p0, M, states=[0, K // 2 - 1, K - 1],
+                  legend_kw=dict(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                                 ncol=2))
     plot_support(axes[1:], P, p0, M)
     fig.suptitle(f"Zipf(K={K}, s={exponent:g}), M = {M}: tails go first, the support shrinks",
                  fontsize=11)
@@ -738,27 +763,29 @@ def explore_figure(M: int = 100, exponent: float = 1.5, generations: int = 300, 
     return fig
 
 
-def explorer(chains: int = 200, K: int = 20):
-    """An ipywidgets explorer of :func:`explore_figure` (M, Zipf exponent, generations)."""
+def explorer(chains: int = 200, K: int = 20, profile: str | None = None):
+    """An ipywidgets explorer of :func:`explore_figure`: sliders for M, the Zipf exponent
+    and the number of generations, starting at :data:`EXPLORER_DEFAULTS`."""
     try:
         import ipywidgets as w
     except ImportError:  # pragma: no cover - the static figure stands beside it
-        print("ipywidgets is not installed: pip install ipywidgets (the static figure above "
-              "shows the default settings)")
+        print("ipywidgets is not installed (pip install ipywidgets); the static figure above "
+              "shows the starting values")
         return None
     plt = _plt()
 
     def show(M, exponent, generations):
-        fig = explore_figure(M, exponent, generations, K=K, chains=chains)
+        fig = explore_figure(M, exponent, generations, K=K, chains=chains, profile=profile)
         plt.show()
         plt.close(fig)
 
+    start = EXPLORER_DEFAULTS
     return w.interact(
         show,
-        M=w.IntSlider(value=100, min=10, max=400, step=10, description="M",
+        M=w.IntSlider(value=start["M"], min=10, max=400, step=10, description="M",
                       continuous_update=False),
-        exponent=w.FloatSlider(value=1.5, min=0.0, max=3.0, step=0.1, description="Zipf s",
-                               continuous_update=False),
-        generations=w.IntSlider(value=300, min=10, max=1000, step=10, description="generations",
-                                continuous_update=False),
+        exponent=w.FloatSlider(value=start["exponent"], min=0.0, max=3.0, step=0.1,
+                               description="Zipf s", continuous_update=False),
+        generations=w.IntSlider(value=start["generations"], min=10, max=1000, step=10,
+                                description="generations", continuous_update=False),
     )
