@@ -321,6 +321,8 @@ def pooled_stats(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     rec = np.asarray(records, dtype=float)
     chains, R, width = rec.shape
+    if R == 1 and width == 3:  # one 1-D record
+        return rec[:, 0, 0], rec[:, 0, 1:2], rec[:, 0, 2:3].reshape(chains, 1, 1)
     d = _dim(width)
     n_r, m_r = rec[..., 0], rec[..., 1:1 + d]
     S_r = rec[..., 1 + d:].reshape(chains, R, d, d)
@@ -384,18 +386,15 @@ def draw_stats(model, k: int, rng: np.random.Generator) -> np.ndarray:
         return np.zeros((chains, 0, record_width(d)))
     rec = np.empty((chains, 1, record_width(d)))
     rec[:, 0, 0] = k
-    if d == 1:
+    if d == 1:  # the hot path of the benchmark: few, in-place operations
         var = covs[:, 0, 0]
         z = rng.standard_normal(chains)
-        z *= np.sqrt(var)
-        z *= 1 / math.sqrt(k)
-        z += means[:, 0]
-        rec[:, 0, 1] = z
+        np.multiply(z, np.sqrt(var * (1.0 / k)), out=z)
+        np.add(z, means[:, 0], out=rec[:, 0, 1])
         if k > 1:
             chi2 = rng.standard_gamma(0.5 * (k - 1), chains)  # chi2_{k-1} / 2
-            chi2 *= 2
-            chi2 *= var
-            rec[:, 0, 2] = chi2
+            np.multiply(chi2, var, out=chi2)
+            np.multiply(chi2, 2.0, out=rec[:, 0, 2])
         else:
             rec[:, 0, 2] = 0.0
         return rec
