@@ -15,9 +15,9 @@ reports its allocations to tracemalloc); the result array alone is
 10^4 x 1001 x 10 float64 = 0.80 GB.  The process's peak resident size
 (ru_maxrss) is printed too.
 
-This VM backs fresh guest memory lazily, so the first touch of a large array is
-slow; the script touches 1 GiB once before timing.  Other jobs share the two
-cores, so it reports every repeat's wall-clock time and the process's CPU time
+This VM backs fresh guest memory lazily, so the first repeat (the first touch of
+0.8 GB) can be slower than the rest.  Other jobs share the two cores, so the
+script reports every repeat's wall-clock time and the process's CPU time
 (user + system), which is less sensitive to that noise.
 
     python benchmarks/discrete.py [--chains 10000] [--generations 1000] [--loop-chains 200]
@@ -58,10 +58,6 @@ def main() -> None:
     args = ap.parse_args()
     p0 = np.full(args.K, 1.0 / args.K)
     GiB = 2**30
-
-    warm = np.empty(GiB // 8)
-    warm.fill(0.0)
-    del warm
 
     times, cpu = [], []
     for r in range(args.repeats):

@@ -17,7 +17,7 @@ Only the statistical (sampling) error acts, and it is enough:
   its survival curve and the two-state absorption time are exact
   (:func:`survival_probability`, :func:`absorption_time_pmf`,
   :func:`mean_absorption_time_exact`), and Kimura's diffusion approximation
-  E[T] ~ -2M [p ln p + (1-p) ln(1-p)] (Kimura 1955; Ewens 2004, Sec. 5.4) gives
+  E[T] ~ -2M [p ln p + (1-p) ln(1-p)] (Kimura 1955; Ewens 2004) gives
   the mean time scale (:func:`mean_absorption_time_diffusion`);
 * the Gini-Simpson diversity 1 - sum_i p_n(i)^2 has an exact mean in every regime
   (:func:`expected_gini_simpson`); under ``replace`` it is (1 - sum p_0^2)(1 - 1/M)^n.
@@ -35,7 +35,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import xlogy
@@ -237,7 +237,7 @@ def mean_absorption_time_diffusion(p, M: int) -> float:
     Two states (``p`` a number, the frequency of one of them):
     E[T] ~ -2M [p ln p + (1 - p) ln(1 - p)]  (Kimura 1955; Ewens 2004).
     K states (``p`` a distribution): E[T] ~ -2M sum_i (1 - p_i) ln(1 - p_i), which
-    reduces to the two-state formula for K = 2 (Ewens 2004, Sec. 5.4).
+    reduces to the two-state formula for K = 2 (Ewens 2004).
     M is the number of samples per generation (the haploid population size).
     """
     M = _check_int("M", M, 1)
