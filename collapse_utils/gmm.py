@@ -344,6 +344,20 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
     return out
 
 
+#: what ``python -m collapse_utils run gmm --profile paper`` (seed 0) measured on the book's
+#: 2-core build machine, shared with other jobs (load average ~6), on 2026-11-23; the public
+#: notebook printed a component std of ~0.90 at the start and ~0.01 at the end
+PAPER_PROFILE_RUN = {
+    "generations": 2050,
+    "seed": 0,
+    "component_std_start": 0.9155,
+    "component_std_end": 0.0149,
+    "l2_to_gen0_end": 224.0,
+    "cpu_seconds": 35.0,
+    "wall_seconds": 157.0,
+}
+
+
 # ----------------------------------------------------------------------------- settings and runs
 #: the ``gmm`` experiment: one run of the protocol per seed (the paper row is the public notebook)
 GMM_SETTINGS = {
@@ -435,6 +449,7 @@ def run_gmm(settings: dict | None = None, *, seed: int = 0, run_dir=None, resume
     (:data:`GMM_SETTINGS`).  The models of the generations in ``keep`` that were
     run, and of the last generation, are returned in ``GMMRun.models``.
     """
+    import sklearn.mixture  # noqa: F401  (load its BLAS/OpenMP before limiting their threads)
     from threadpoolctl import threadpool_limits
 
     s = check_settings(dict(sizes_for(GMM_SETTINGS, profile) if settings is None else settings))
@@ -450,7 +465,9 @@ def run_gmm(settings: dict | None = None, *, seed: int = 0, run_dir=None, resume
     def measure(g):
         return measure_mixture(g.model, g.first_model, original, train_size=len(g.train))
 
-    # one BLAS/OpenMP thread: the data are small, and threads only contend here
+    # one BLAS/OpenMP thread: the data are small, and threads only contend here (on a busy
+    # 2-core machine k-means with default threads made a fit ~10x slower).  threadpoolctl
+    # limits only libraries already loaded, hence the import of sklearn.mixture above.
     with threadpool_limits(limits=1):
         result = run_generations(
             lambda data, rng: fit_mixture(data, rng, comps), sample_mixture, real, n,
@@ -610,10 +627,12 @@ def reference_std(generations, start: float, n_points: int, dim: int = 2) -> np.
 
 # ----------------------------------------------------------------------------- more figures
 def plot_protocol(run: GMMRun, *, profile: str | None = None):
-    """L2 distance to generation 0 (log scale) and component std against generation.
+    """Three panels against generation: L2 distance to generation 0 (log scale), component
+    std (log scale), and the tails beside the spread of the whole mixture.
 
     The std panel draws each component (thin), their mean (thick), and the
-    sampling-error references of one Gaussian refitted on M and on M/K points.
+    sampling-error references of one Gaussian refitted on M and on M/K points
+    (:func:`reference_std`).
     """
     import matplotlib.pyplot as plt
 
@@ -621,7 +640,7 @@ def plot_protocol(run: GMMRun, *, profile: str | None = None):
 
     gens = np.asarray(run.generations)
     m = run.metrics
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13.5, 3.8))
     ax1.plot(gens[1:], np.asarray(m["l2_to_gen0"])[1:], color="C0")
     ax1.set_yscale("log")
     ax1.set_xlabel("generation")
@@ -634,13 +653,21 @@ def plot_protocol(run: GMMRun, *, profile: str | None = None):
     ax2.plot(gens, m["component_std"], color="C3", label="mean over components")
     M, K, s0 = run.settings["points"], run.settings["components"], m["component_std"][0]
     theory(ax2, gens, reference_std(gens, s0, M), label=f"one Gaussian, N = M = {M}")
-    theory(ax2, gens, reference_std(gens, s0, max(M // K, 3)), label=f"one Gaussian, N = M/K = {M // K}",
-           linestyle=":")
+    theory(ax2, gens, reference_std(gens, s0, max(M // K, 3)),
+           label=f"one Gaussian, N = M/K = {M // K}", linestyle=":")
     ax2.set_yscale("log")
     ax2.set_xlabel("generation")
     ax2.set_ylabel("component std")
     ax2.set_title("Component standard deviation")
     ax2.legend(loc="lower left")
+    ax3.plot(gens, m["total_std"], color="black", label="std of the whole mixture")
+    ax3.plot(gens, m["tail_2sd"], color="C1", label="tail coverage beyond 2 sd")
+    ax3.plot(gens, m["tail_3sd"], color="C4", label="tail coverage beyond 3 sd")
+    ax3.axhline(1.0, color="0.5", linewidth=0.8)
+    ax3.set_xlabel("generation")
+    ax3.set_ylabel("relative to the original")
+    ax3.set_title("Tails and spread")
+    ax3.legend(loc="upper right")
     fig.tight_layout()
     if profile:
         profile_note(fig, profile)
