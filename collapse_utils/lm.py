@@ -89,7 +89,7 @@ _COMMON = {
 }
 LM_SETTINGS = {
     "smoke": {**_COMMON, "backend": "stand-in", "generations": 3, "runs": 1,
-              "train_blocks": 64, "val_blocks": 32, "test_blocks": 64,
+              "train_blocks": 40, "val_blocks": 16, "test_blocks": 32,
               "batch_size": 8, "gen_batch": 512, "eval_batch": 256, "cpu_threads": 1},
     "default": {**_COMMON, "generations": 3, "runs": 1,
                 "train_blocks": 64, "val_blocks": 32, "test_blocks": 64,
@@ -338,10 +338,9 @@ def load_stand_in_backend(s: dict, reason: str) -> Backend:
         model = OPTForCausalLM(config)
     model.to(_device()).eval()
     n = sum(p.numel() for p in model.parameters())
-    text = (f"{reason}: a tiny OPT ({s['stand_in_layers']} layers, width {s['stand_in_width']}, "
-            f"{n / 1e6:.2f} M parameters, random init, trained from scratch at generation 0) with a "
-            f"{len(tokenizer)}-token byte-level BPE tokenizer stands in for {s['model']}, and "
-            f"Python's pydoc_data.topics documentation text stands in for wikitext-2")
+    text = (f"a tiny random-init OPT ({s['stand_in_layers']} layers, width {s['stand_in_width']}, "
+            f"{n / 1e6:.2f} M parameters, trained from scratch) with a {len(tokenizer)}-token BPE, "
+            f"on Python's pydoc_data.topics text, replaces {s['model']} on wikitext-2 ({reason})")
     return Backend("stand-in", tokenizer, model, blocks, text, "stand-in tiny OPT", n)
 
 
@@ -353,10 +352,10 @@ def choose_backend(s: dict) -> tuple[str, str | None]:
     offline variable is set or ``backend="stand-in"``."""
     mode = s["backend"]
     if mode == "stand-in":
-        return "stand-in", "backend=stand-in (the smoke profile always uses it)"
+        return "stand-in", "backend=stand-in, as always at the smoke profile"
     reason = offline_reason()
     if mode == "auto" and reason and not os.path.isdir(s["model"]) and not _in_hf_cache(s["model"]):
-        return "stand-in", f"the Hugging Face Hub is offline ({reason})"
+        return "stand-in", f"Hub offline: {reason}"
     return "hub", None
 
 
@@ -380,7 +379,7 @@ def load_backend(s: dict, progress: bool = False) -> Backend:
         except Exception as err:  # noqa: BLE001 - any failure to reach model or data: stand-in
             if s["backend"] == "hub":
                 raise
-            reason = f"{s['model']} or wikitext-2 could not be loaded ({type(err).__name__})"
+            reason = f"model or data not reachable: {type(err).__name__}"
             backend = load_stand_in_backend(s, reason)
             key = ("stand-in", s["stand_in_vocab"], s["stand_in_layers"], s["stand_in_width"],
                    s["block_size"])
@@ -710,7 +709,15 @@ def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) ->
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    fitted.model.save_pretrained(tmp)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        fitted.model.save_pretrained(tmp)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     np.save(tmp / "train_ids.npy", np.asarray(fitted.train))
     (tmp / "history.json").write_text(json.dumps(fitted.history))
     if path.exists():
@@ -871,3 +878,122 @@ register(Experiment(
     choices=CHOICES,
     chapter="book/lm.ipynb",
 ))
+
+
+# ----------------------------------------------------------------------------- chapter helpers
+FIG1_GENERATIONS = (0, 1, 2, 3, 5, 9)
+
+
+def chapter_runs(profile: str, *, runs: int | None = None, progress: bool = False,
+                 **overrides) -> list[dict]:
+    """metrics.json records of seeds 0..runs-1 (``runs`` from the profile's settings), each run
+    or, when its generations are saved already, loaded from the cache (``resume=True``)."""
+    from .experiments import resolve_settings, run_experiment
+
+    n = runs or resolve_settings("lm", profile, overrides)["runs"] or 1
+    return [run_experiment("lm", profile=profile, seed=seed, overrides=overrides, resume=True,
+                           progress=progress) for seed in range(n)]
+
+
+def stacked(records: list[dict], key: str) -> np.ndarray:
+    """Metric ``key`` of every run, shape (runs, generations)."""
+    return np.array([r["metrics"][key] for r in records], dtype=float)
+
+
+def shown_generations(record: dict, wanted=FIG1_GENERATIONS) -> list[int]:
+    """The generations of Fig. 1b/1c (0, 1, 2, 3, 5, 9) that this run has."""
+    return [g for g in wanted if g in record["generations"]]
+
+
+def plot_perplexity_histograms(ax, record: dict, generations=None, title: str = "") -> None:
+    """Fig. 1b/1c: per-sequence perplexity of each generation's training data, scored by the
+    generation-0 model, as densities over log-spaced bins (log x)."""
+    from .plotting import generation_colors, label_stand_in
+
+    gens = generations or shown_generations(record)
+    m = record["metrics"]
+    edges = np.asarray(m["perplexity_bin_edges"][0])
+    last = max(record["generations"])
+    for g, color in zip(gens, generation_colors(gens, last)):
+        counts = np.asarray(m["generated_perplexity_hist"][g], dtype=float)
+        ax.stairs(counts / counts.sum(), edges, color=color, label=f"gen {g}", linewidth=1.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("perplexity of a generated block (scored by generation 0)")
+    ax.set_ylabel("share of blocks")
+    ax.legend(ncol=2, fontsize=8)
+    import textwrap
+
+    label_stand_in(ax, title, record["stand_in"] and textwrap.fill(record["stand_in"], 58))
+
+
+def plot_histograms_3d(ax, record: dict, generations=None) -> None:
+    """The supplement's 3-D view: one perplexity histogram per generation along the depth axis."""
+    from .plotting import generation_colors
+
+    gens = generations or list(record["generations"])
+    m = record["metrics"]
+    edges = np.log10(np.asarray(m["perplexity_bin_edges"][0]))
+    centers = (edges[1:] + edges[:-1]) / 2
+    for g, color in zip(gens, generation_colors(gens, max(record["generations"]))):
+        counts = np.asarray(m["generated_perplexity_hist"][g], dtype=float)
+        share = counts / counts.sum()
+        ax.plot(centers, np.full_like(centers, g), share, color=color)
+        ax.add_collection3d(_fill_under(centers, share, color), zs=g, zdir="y")
+    ax.set_xlabel("log10 perplexity")
+    ax.set_ylabel("generation")
+    ax.set_zlabel("share of blocks")
+
+
+def _fill_under(x, y, color):
+    from matplotlib.collections import PolyCollection
+
+    verts = [list(zip(np.r_[x[0], x, x[-1]], np.r_[0.0, y, 0.0]))]
+    return PolyCollection(verts, facecolors=[color], alpha=0.35)
+
+
+def plot_metric_by_generation(ax, runs_by_label: dict, key: str, *, colors: dict | None = None,
+                              ylabel: str = "") -> None:
+    """Mean +/- one standard deviation over runs of metric ``key`` against generation."""
+    from .plotting import band
+
+    for label, records in runs_by_label.items():
+        x = records[0]["generations"]
+        band(ax, x, stacked(records, key), label=f"{label} ({len(records)} run"
+             f"{'s' if len(records) > 1 else ''})", color=(colors or {}).get(label), center="mean",
+             marker="o", markersize=3)
+    ax.set_xlabel("generation")
+    ax.set_ylabel(ylabel or key)
+    ax.set_xticks(runs_by_label[next(iter(runs_by_label))][0]["generations"])
+
+
+def continuation_table(record: dict, width: int = 160):
+    """Example 1 of the paper: one fixed test prompt and each generation's continuation."""
+    import pandas as pd
+
+    m = record["metrics"]
+    rows = [{"generation": "prompt", "text": m["example_prompt"][0][:width]}]
+    rows += [{"generation": g, "text": m["example_continuation"][g].replace("\n", " ")[:width]}
+             for g in record["generations"]]
+    return pd.DataFrame(rows).set_index("generation")
+
+
+def paper_comparison(replace: list[dict], keep_real: list[dict]):
+    """The paper's reported numbers beside this run's (means over runs)."""
+    import pandas as pd
+
+    def rise(records):
+        tp = stacked(records, "test_perplexity")
+        return float((tp[:, -1] - tp[:, 0]).mean())
+
+    last = max(replace[0]["generations"])
+    rows = [
+        ("zero-shot test perplexity", f"{PAPER['zero_shot_perplexity']:.0f}",
+         f"{stacked(replace, 'zero_shot_perplexity')[:, 0].mean():.1f}"),
+        ("generation 0 (fine-tuned on real data)", f"about {PAPER['fine_tuned_perplexity']:.0f}",
+         f"{stacked(replace, 'test_perplexity')[:, 0].mean():.1f}"),
+        ("(b) replace: rise over the generations", "about 20-28 (over generations 0-9)",
+         f"{rise(replace):+.1f} (over generations 0-{last})"),
+        ("(c) keep 10% real: rise over the generations", "minor",
+         f"{rise(keep_real):+.1f} (over generations 0-{max(keep_real[0]['generations'])})"),
+    ]
+    return pd.DataFrame(rows, columns=["quantity", "paper", "this run"]).set_index("quantity")
