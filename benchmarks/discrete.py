@@ -15,10 +15,15 @@ reports its allocations to tracemalloc); the result array alone is
 10^4 x 1001 x 10 float64 = 0.80 GB.  The process's peak resident size
 (ru_maxrss) is printed too.
 
-This VM backs fresh guest memory lazily, so the first repeat (the first touch of
-0.8 GB) can be slower than the rest.  Other jobs share the two cores, so the
-script reports every repeat's wall-clock time and the process's CPU time
-(user + system), which is less sensitive to that noise.
+This VM backs guest memory lazily and takes back memory freed for more than a
+moment, so touching 0.8 GB that the process has not touched recently costs
+seconds here (far less on an ordinary machine).  The script therefore reports
+a cold run (the first in the process), warm runs (the same amount of memory
+touched just before each), the cost of the first touch alone, and the engine
+without the result array (``simulate_absorption``: the same draws, keeping only
+absorption times).  Other jobs share the two cores, so it prints every repeat's
+wall-clock time and the process's CPU time (user + system), which is less
+sensitive to that noise.
 
     python benchmarks/discrete.py [--chains 10000] [--generations 1000] [--loop-chains 200]
 """
@@ -31,7 +36,7 @@ import tracemalloc
 
 import numpy as np
 
-from collapse_utils.discrete import simulate
+from collapse_utils.discrete import simulate, simulate_absorption
 
 
 def per_chain_loop(p0, M, generations, chains, seed=0):
@@ -59,15 +64,36 @@ def main() -> None:
     p0 = np.full(args.K, 1.0 / args.K)
     GiB = 2**30
 
+    result_shape = (args.chains, args.generations + 1, args.K)
+
+    def timed(fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        value = fn()
+        return value, time.perf_counter() - t0, time.process_time() - c0
+
+    def run():
+        return simulate(p0, args.M, args.generations, chains=args.chains, seed=0)
+
+    # cold: the first touch of the 0.8 GB result in this process
+    P, cold_wall, cold_cpu = timed(run)
+    absorbed = float(np.mean(np.count_nonzero(P[:, -1] > 0, axis=-1) == 1))
+    del P
+    # warm: touch as much memory as the result right before each run (see the docstring)
     times, cpu = [], []
     for r in range(args.repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        P = simulate(p0, args.M, args.generations, chains=args.chains, seed=r)
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        absorbed = float(np.mean(np.count_nonzero(P[:, -1] > 0, axis=-1) == 1))
+        warm = np.empty(result_shape)
+        warm.fill(0.0)
+        del warm
+        P, wall, c = timed(run)
+        times.append(wall)
+        cpu.append(c)
         del P
     t_vec = float(np.median(times))
+    # the engine alone: same draws, no trajectories kept
+    _, engine_wall, engine_cpu = timed(
+        lambda: simulate_absorption(p0, args.M, args.generations, chains=args.chains, seed=0))
+    # what the first touch of that much memory costs here, without any simulation
+    _, touch_wall, touch_cpu = timed(lambda: np.ones(result_shape).sum())
 
     tracemalloc.start()
     P = simulate(p0, args.M, args.generations, chains=args.chains, seed=0)
@@ -85,9 +111,15 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     print(f"work: {args.chains} chains x {args.generations} generations, K = {args.K}, "
           f"M = {args.M}, uniform p0 (absorbed by the last generation: {absorbed:.1%})")
-    print(f"simulate:        {t_vec:.2f} s wall, median of {args.repeats} "
+    print(f"simulate, warm memory: {t_vec:.2f} s wall, median of {args.repeats} "
           f"(wall {', '.join(f'{t:.2f}' for t in times)} s; "
           f"CPU {', '.join(f'{t:.2f}' for t in cpu)} s)")
+    print(f"simulate, cold memory: {cold_wall:.2f} s wall, {cold_cpu:.2f} s CPU "
+          f"(first run in the process)")
+    print(f"  of which first touch of {np.prod(result_shape) * 8 / 1e9:.1f} GB here: about "
+          f"{touch_wall:.2f} s wall, {touch_cpu:.2f} s CPU (np.ones of that shape, alone)")
+    print(f"engine alone (simulate_absorption, same draws, no trajectories): "
+          f"{engine_wall:.2f} s wall, {engine_cpu:.2f} s CPU")
     print(f"per-chain loop:  {t_loop:.1f} s wall, {cpu_loop:.1f} s CPU (timed {t_loop_subset:.2f} s "
           f"on {args.loop_chains} chains, scaled x{args.chains / args.loop_chains:g})")
     print(f"speed-up:        {t_loop / t_vec:.0f}x wall (median), "
