@@ -482,7 +482,7 @@ def _prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedul
     sched = _as_schedule(M, schedule)
     for k in range(1, generations):
         _check_int(f"schedule M_{k}", sched(k), 2)
-    reg = make_regime(regime, real_fraction=real_fraction, budget=M)
+    reg = make_regime(regime, real_fraction=real_fraction)  # subsample budget: M_i
     as_points = method == "points" or isinstance(reg, Mix) or regime == "accumulate-subsample"
     if real is not None:
         pts = np.asarray(real, dtype=float)
