@@ -261,22 +261,65 @@ def tail_mass(model, centres, radius: float) -> float:
     return float(tail_masses(model, centres, [radius])[0])
 
 
-def tail_coverage(model, original, radius: float | Sequence[float]):
-    """The share of the original's tail mass beyond ``radius`` sd that ``model`` still covers.
+def mixture_logpdf(model, x) -> np.ndarray:
+    """log p(x) of a mixture at the points ``x`` (n, d)."""
+    from scipy.special import logsumexp
 
-    The tail region T_r is the set of points farther than r (in the blobs' standard
-    deviations) from every centre of the original unit blobs.  The coverage is
+    mix = as_mixture(model)
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    sign, logdet = np.linalg.slogdet(mix.covariances)
+    inv = np.linalg.inv(mix.covariances)
+    logs = []
+    for w, mu, P, ld in zip(mix.weights, mix.means, inv, logdet):
+        diff = x - mu
+        maha = np.einsum("ni,ni->n", diff @ P, diff)
+        logs.append(np.log(max(w, 1e-300)) - 0.5 * (mix.dim * math.log(2 * math.pi) + ld + maha))
+    return logsumexp(np.array(logs), axis=0)
 
-        model mass in T_r / original mass in T_r,
 
-    so 1 means the model keeps the original's tails and 0 that it has lost them.
-    For one 2-D unit blob the original mass in T_r is exp(-r^2/2): 0.135 at r = 2,
-    0.011 at r = 3.  A model whose mass drifts away from the centres can exceed 1.
-    ``radius`` may be a list of radii (then an array comes back).
+def tail_ratio(model, original, radius: float | Sequence[float]):
+    """Model mass in the tail region T_r divided by the original's (can exceed 1).
+
+    T_r is the set of points farther than r from every centre of the original blobs
+    (see :func:`tail_coverage`); a model whose mass has moved outwards scores above 1.
     """
     orig = as_mixture(original)
     r = np.atleast_1d(np.asarray(radius, dtype=float))
     out = tail_masses(model, orig.means, r) / _original_tail(orig, tuple(r))
+    return float(out[0]) if np.ndim(radius) == 0 else out
+
+
+def tail_coverage(model, original, radius: float | Sequence[float]):
+    """The share of the original's mass beyond ``radius`` sd that ``model`` still covers.
+
+    With T_r the points farther than r (in the original blobs' standard deviations)
+    from every centre of the original unit blobs,
+
+        c_r = int_{T_r} min(p_model, p_0) dx / int_{T_r} p_0 dx,
+
+    the part of the original's tail mass under which the model still puts at least
+    as much density.  c_r lies in [0, 1]: 1 when the model covers the original's
+    tails everywhere, 0 when it has left them; unlike the plain mass ratio
+    (:func:`tail_ratio`), mass that wanders outwards to where p_0 has none earns no
+    credit.  Computed as E_{x ~ p_0}[1{x in T_r} min(1, p_model(x)/p_0(x))] / p_0(T_r)
+    with the same quasi-random points as :func:`tail_masses`.  For one 2-D unit blob
+    p_0(T_r) = exp(-r^2/2): 0.135 at r = 2, 0.011 at r = 3.  ``radius`` may be a
+    list of radii (then an array comes back).
+    """
+    orig, mix = as_mixture(original), as_mixture(model)
+    r = np.atleast_1d(np.asarray(radius, dtype=float))
+    z = _normal_points(orig.dim)
+    num, den = np.zeros(len(r)), np.zeros(len(r))
+    for w, mu, L in zip(orig.weights, orig.means, _cholesky(orig.covariances)):
+        x = z @ L.T + mu
+        dist2 = np.min([np.einsum("ni,ni->n", x - c, x - c) for c in orig.means], axis=0)
+        outer = dist2 > r.min() ** 2              # evaluate densities only in the widest tail
+        xt, dt = x[outer], dist2[outer]
+        cover = np.minimum(1.0, np.exp(mixture_logpdf(mix, xt) - mixture_logpdf(orig, xt)))
+        inside = dt[:, None] > r[None, :] ** 2
+        num += w * (cover[:, None] * inside).sum(0) / len(z)
+        den += w * inside.sum(0) / len(z)
+    out = num / den
     return float(out[0]) if np.ndim(radius) == 0 else out
 
 
@@ -318,7 +361,8 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
     weight_max        the largest mixing weight
     total_std         sqrt(trace(Cov)/d) of the whole mixture (its overall spread)
     mean_shift        distance of the mixture's mean from the original's mean
-    tail_2sd, tail_3sd  :func:`tail_coverage` at radius 2 and 3 sd
+    tail_2sd, tail_3sd  :func:`tail_coverage` at radius 2 and 3 sd (share of p_0's tail covered)
+    tail_ratio_2sd, tail_ratio_3sd  :func:`tail_ratio`: model tail mass / original's
     n_iter, converged the EM run of this generation's fit
     """
     mix = as_mixture(model)
@@ -326,6 +370,7 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
     mean, cov = mixture_moments(mix)
     omean, _ = mixture_moments(original)
     tails = tail_coverage(mix, original, [2.0, 3.0])
+    ratios = tail_ratio(mix, original, [2.0, 3.0])
     out = {
         "l2_to_gen0": l2_distance(mix, first_model),
         "component_std": float(stds.mean()),
@@ -336,6 +381,8 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
         "mean_shift": float(np.linalg.norm(mean - omean)),
         "tail_2sd": float(tails[0]),
         "tail_3sd": float(tails[1]),
+        "tail_ratio_2sd": float(ratios[0]),
+        "tail_ratio_3sd": float(ratios[1]),
         "n_iter": -1 if mix.n_iter is None else int(mix.n_iter),
         "converged": bool(mix.converged) if mix.converged is not None else True,
     }
@@ -505,7 +552,7 @@ def run_sweep(settings: dict | None = None, *, seed: int = 0, run_dir=None, resu
 
 #: the per-generation metrics that are one number (bands are drawn over seeds of these)
 SCALAR_METRICS = ("l2_to_gen0", "component_std", "total_std", "mean_shift", "weight_max", "tail_2sd",
-                  "tail_3sd", "n_iter", "train_size")
+                  "tail_3sd", "tail_ratio_2sd", "tail_ratio_3sd", "n_iter", "train_size")
 
 
 def _run_experiment(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
@@ -626,6 +673,16 @@ def reference_std(generations, start: float, n_points: int, dim: int = 2) -> np.
 
 
 # ----------------------------------------------------------------------------- more figures
+def _log_axis(ax) -> None:
+    """A log y axis labelled at 1, 2 and 5 times powers of ten, in plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_protocol(run: GMMRun, *, profile: str | None = None):
     """Three panels against generation: L2 distance to generation 0 (log scale), component
     std (log scale), and the tails beside the spread of the whole mixture.
@@ -642,7 +699,7 @@ def plot_protocol(run: GMMRun, *, profile: str | None = None):
     m = run.metrics
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13.5, 3.8))
     ax1.plot(gens[1:], np.asarray(m["l2_to_gen0"])[1:], color="C0")
-    ax1.set_yscale("log")
+    _log_axis(ax1)
     ax1.set_xlabel("generation")
     ax1.set_ylabel(r"$\int (p_n - p_0)^2\,dx$")
     ax1.set_title("L2 distance to the generation-0 mixture")
@@ -655,7 +712,7 @@ def plot_protocol(run: GMMRun, *, profile: str | None = None):
     theory(ax2, gens, reference_std(gens, s0, M), label=f"one Gaussian, N = M = {M}")
     theory(ax2, gens, reference_std(gens, s0, max(M // K, 3)),
            label=f"one Gaussian, N = M/K = {M // K}", linestyle=":")
-    ax2.set_yscale("log")
+    _log_axis(ax2)
     ax2.set_xlabel("generation")
     ax2.set_ylabel("component std")
     ax2.set_title("Component standard deviation")
@@ -682,6 +739,8 @@ METRIC_LABELS = {
     "weight_max": "largest mixing weight",
     "tail_2sd": "tail coverage beyond 2 sd",
     "tail_3sd": "tail coverage beyond 3 sd",
+    "tail_ratio_2sd": "tail mass ratio beyond 2 sd",
+    "tail_ratio_3sd": "tail mass ratio beyond 3 sd",
 }
 
 
@@ -704,13 +763,13 @@ def plot_sweep(sweep: dict, variant: str, metrics: Sequence[str] = ("component_s
         for r in regimes:
             data = sweep[(variant, r)][key]
             x = np.arange(data.shape[1])
-            if key in log:  # generation 0 is 0 by definition: leave it off a log axis
+            if key in log and np.all(data[:, 0] <= 0):  # e.g. the distance of generation 0
                 x, data = x[1:], data[:, 1:]
             band(ax, x, data, label=r, color=REGIME_COLORS.get(r))
         for style, (xr, yr, lab) in zip(("--", ":", "-."), (reference or {}).get(key, [])):
             theory(ax, xr, yr, label=lab, linestyle=style)
         if key in log:
-            ax.set_yscale("log")
+            _log_axis(ax)
         ax.set_xlabel("generation")
         ax.set_ylabel(METRIC_LABELS.get(key, key))
         ax.legend()

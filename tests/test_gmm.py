@@ -121,17 +121,41 @@ def test_tail_mass_and_coverage():
     for r in gmm.TAIL_RADII:
         # 2-D unit blob: P(|x| > r) = exp(-r^2 / 2); quasi-Monte Carlo within 1%
         assert gmm.tail_mass(one, one.means, r) == pytest.approx(math.exp(-r**2 / 2), rel=0.01)
-        assert gmm.tail_coverage(one, one, r) == 1.0
-    for s in (0.5, 0.7, 0.85, 1.5):
-        # an isotropic N(0, s^2 I) keeps exp(-9 / (2 s^2)) beyond radius 3; 65,536 points
-        # resolve a coverage to about 1 / (65536 * 0.011) = 0.0014 of the original's 3-sd tail
-        wide = ([1.0], [[0.0, 0.0]], [s**2 * np.eye(2)])
-        expect = math.exp(-9 / (2 * s**2)) / math.exp(-9 / 2)
-        assert gmm.tail_coverage(wide, one, 3.0) == pytest.approx(expect, rel=0.03, abs=0.003)
+        assert gmm.tail_coverage(one, one, r) == 1.0 and gmm.tail_ratio(one, one, r) == 1.0
+    for s in (0.5, 0.7, 0.85):
+        # N(0, s^2 I) with s < 1 has less density than p_0 beyond radius
+        # sqrt(2 ln(1/s^2) / (1/s^2 - 1)) < 2, so there coverage = mass ratio = exp(-r^2/2 (1/s^2 - 1));
+        # 65,536 points resolve it to about 1 / (65536 * 0.011) = 0.0014 of the 3-sd tail
+        narrow = ([1.0], [[0.0, 0.0]], [s**2 * np.eye(2)])
+        assert math.sqrt(2 * math.log(1 / s**2) / (1 / s**2 - 1)) < 2
+        for r in gmm.TAIL_RADII:
+            expect = math.exp(-r**2 / 2 * (1 / s**2 - 1))
+            assert gmm.tail_coverage(narrow, one, r) == pytest.approx(expect, rel=0.03, abs=0.003)
+            assert gmm.tail_ratio(narrow, one, r) == pytest.approx(expect, rel=0.03, abs=0.003)
+    # wider than p_0 (beyond radius 1.71 its density is higher): every tail covered, ratio > 1
+    wide = ([1.0], [[0.0, 0.0]], [1.5**2 * np.eye(2)])
+    assert gmm.tail_coverage(wide, one, 3.0) == pytest.approx(1.0, abs=1e-12)
+    assert gmm.tail_ratio(wide, one, 3.0) == pytest.approx(math.exp(-9 / 4.5 + 4.5), rel=0.03)
+    # a unit blob moved out to (4, 0): more mass beyond 3 sd than p_0 has, but only part of
+    # p_0's tail (the side towards x > 0) is covered
+    moved = ([1.0], [[4.0, 0.0]], [np.eye(2)])
+    cov, ratio = gmm.tail_coverage(moved, one, 3.0), gmm.tail_ratio(moved, one, 3.0)
+    assert 0.1 < cov < 0.6 and ratio > 10
     two = gmm.original_mixture("two-blobs", separation=6.0)
     # well separated blobs: the tail beyond r of both is about exp(-r^2/2)
     assert gmm.tail_mass(two, two.means, 2.0) == pytest.approx(math.exp(-2), rel=0.02)
     assert np.allclose(gmm.tail_coverage(two, two, [2.0, 3.0]), 1.0)
+    # only one of the two blobs left: about half of the tails covered (a little more, since
+    # the surviving blob also covers the right blob's tail in the gap between them)
+    half = ([1.0], [[-3.0, 0.0]], [np.eye(2)])
+    assert np.all((gmm.tail_coverage(half, two, [2.0, 3.0]) > 0.5)
+                  & (gmm.tail_coverage(half, two, [2.0, 3.0]) < 0.56))
+
+
+def test_mixture_logpdf():
+    mix = random_mixture(np.random.default_rng(8), 3)
+    pts = np.random.default_rng(9).normal(0, 3, (40, 2))
+    assert np.allclose(gmm.mixture_logpdf(mix, pts), np.log(mixture_pdf(mix, pts)))
 
 
 def test_measure_at_generation_zero():
@@ -142,7 +166,8 @@ def test_measure_at_generation_zero():
     # two components fitted to one unit blob: each narrower than the blob, the mixture ~1
     assert 0.6 < out["component_std"] < 1.0
     assert out["total_std"] == pytest.approx(1.0, abs=0.08)
-    assert 0.8 < out["tail_2sd"] < 1.2 and 0.6 < out["tail_3sd"] < 1.4
+    assert 0.8 < out["tail_2sd"] <= 1 and 0.6 < out["tail_3sd"] <= 1
+    assert 0.8 < out["tail_ratio_2sd"] < 1.2 and 0.6 < out["tail_ratio_3sd"] < 1.4
     assert sum(out["weights"]) == pytest.approx(1.0)
 
 
