@@ -9,6 +9,9 @@ timed on a subset of chains and scaled linearly to 10^4 (its cost is exactly
 proportional to the number of chains); this is printed.  A third line times the
 vectorised point-drawing path (``method="points"``) on a subset, also scaled.
 
+Wall times on a shared machine depend on its load (``uptime`` is printed); the process
+CPU time of the same run is printed beside the wall time of the fast path.
+
 Peak memory: tracemalloc's peak of numpy allocations during the call (numpy reports
 its buffers to tracemalloc) and the process's maximum resident set size.
 
@@ -17,6 +20,7 @@ its buffers to tracemalloc) and the process's maximum resident set size.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 import tracemalloc
@@ -40,13 +44,19 @@ def per_chain_loop(chains: int, generations: int, M: int, seed: int = 0) -> np.n
     return sigmas
 
 
+CPU = {}
+
+
 def timed(fn, repeat: int = 1):
+    """Best wall time of ``repeat`` runs (and, in CPU[fn], that run's process CPU time)."""
     best, out = float("inf"), None
     for _ in range(repeat):
         out = None  # free the previous result first, so peak memory counts one run
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if wall < best:
+            best, CPU[fn] = wall, cpu
     return best, out
 
 
@@ -61,6 +71,7 @@ def main() -> None:
     a = p.parse_args()
     work = f"{a.chains} chains x {a.generations} generations, M = {a.M}, 1-D"
     print(f"gaussian.simulate benchmark: {work}")
+    print(f"  load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     run = lambda: gaussian.simulate(0.0, 1.0, a.M, a.generations, chains=a.chains, seed=0)
     gaussian.simulate(0.0, 1.0, a.M, 5, chains=a.chains, seed=0)  # imports, first calls
@@ -73,7 +84,8 @@ def main() -> None:
     del means, covs, result
     t_fast, _ = timed(run, a.repeat)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(f"  simulate (sufficient statistics):   {t_fast:8.3f} s   (best of {a.repeat} warm runs)")
+    print(f"  simulate (sufficient statistics):   {t_fast:8.3f} s   (best of {a.repeat} warm runs; "
+          f"CPU time {CPU[run]:.3f} s)")
     print(f"    first run in this process:        {t_cold:8.3f} s   (includes first-touch page faults "
           f"of the {out_gib:.3f} GiB it returns)")
     print(f"    peak numpy memory {peak / 2**30:.3f} GiB (the returned arrays: {out_gib:.3f} GiB), "
