@@ -140,7 +140,8 @@ def test_expected_gini_simpson_matches_simulation(regime):
     g = d.gini_simpson(P)
     exact = d.expected_gini_simpson(P0, M, n, regime, 0.2)
     se = g.std(axis=0, ddof=1) / math.sqrt(chains)
-    assert np.all(np.abs(g.mean(axis=0) - exact)[1:] <= 4 * se[1:] + 1e-12)
+    n = [1, 5, 20, 80]
+    assert np.all(np.abs(g.mean(axis=0) - exact)[n] <= 4 * se[n]), (regime, g.mean(axis=0)[n], exact[n])
 
 
 def test_regimes_keep_data_sizes_and_support():
