@@ -256,3 +256,20 @@ def test_run_experiment_api(tmp_path, monkeypatch):
     rec = run_experiment("discrete", profile="smoke", seed=0, progress=False,
                          overrides={"generations": 5, "chains": 30, "regime": "accumulate"})
     assert rec["metrics"]["support_mean"] == [10.0] * 6  # accumulate keeps every state
+
+
+def test_one_multinomial_draw_over_all_chains_per_generation():
+    calls = []
+
+    class Counting:  # wraps the generation's rng and records each multinomial call
+        def __init__(self, rng):
+            self.rng = rng
+
+        def multinomial(self, n, pvals):
+            calls.append(np.shape(pvals))
+            return self.rng.multinomial(n, pvals)
+
+    d._run(np.full(4, 0.25), 50, 12, 300, 0, "replace", 0.0, lambda g: {},
+           sample=lambda P, m, rng: d.sample_counts(P, m, Counting(rng)))
+    assert len(calls) == 12                                    # one per generation
+    assert calls[0] == (300, 4) and all(c[1] == 4 for c in calls)  # all (active) chains at once
