@@ -210,12 +210,13 @@ def run_generations(
             if run_dir is not None:
                 if save_model is not None:
                     save_model(model, model_path(i))
+                # only what a resumed run needs: the model, the fresh samples when the
+                # regime pools them, the training set when the regime reads it again
                 state = {
                     "generation": i,
                     "metrics": values,
                     "model": None if save_model is not None else model,
-                    "new": new,
-                    # only what a resumed run needs to rebuild the next training set
+                    "new": new if regime.uses_pool else None,
                     "train": train if (regime.uses_previous or i == 0) else None,
                 }
                 atomic_write_bytes(_gen_path(run_dir, i), pickle.dumps(state, protocol=4))

@@ -109,7 +109,13 @@ def label_stand_in(ax, title: str, stand_in: str | None) -> None:
 
 
 def profile_note(fig, profile: str, extra: str = "") -> None:
-    """A small note in the figure's corner saying which profile produced it."""
+    """A small note in the figure's bottom-right corner saying which profile produced it.
+
+    Call it last: it lays the figure out (``tight_layout``) leaving a strip at the
+    bottom for the note, so the note never covers an axis label.
+    """
+    if not fig.get_constrained_layout():
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.text(0.995, 0.005, f"profile: {profile}{' · ' + extra if extra else ''}",
              ha="right", va="bottom", fontsize=7, color="0.4")
 

@@ -116,6 +116,11 @@ def test_book_builds_without_warnings_at_smoke(tmp_path):
         page = html / f"{entry}.html"
         assert page.exists(), entry
         assert "Traceback" not in page.read_text()
+    # a directive that failed to parse (e.g. a role with backticks in its title) is
+    # rendered as raw text without any warning: look for the leftovers
+    raw = re.compile(r"(```|:::)\{(prf:|exercise|solution|admonition|note|bibliography)")
+    for page in html.rglob("*.html"):
+        assert not raw.search(page.read_text()), f"unparsed directive in {page.name}"
     intro = (html / "book" / "intro.html").read_text()
     assert intro.count("<img") >= 2          # the loop diagram and the first experiment
     assert "math notranslate" in intro        # MathJax-rendered math
