@@ -771,6 +771,37 @@ def run_intro(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = Fal
     return RunOutput(list(range(n + 1)), metrics, None)
 
 
+def plot_intro(record: dict, profile: str | None = None):
+    """The intro chapter's figure from a ``gaussian-intro`` record.
+
+    Left: each regime's fitted sigma_g; right: W_2^2 to N(0, 1); mean over chains
+    with a 10-90% band.  The replace regime's exact theory is drawn at n = g + 1
+    fits, because generation 0 is already a fit to M real samples.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import REGIME_COLORS, band, profile_note, theory
+
+    m, M = record["metrics"], record["settings"]["M"]
+    gens = np.asarray(record["generations"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for regime in record["settings"]["regimes"]:
+        color = REGIME_COLORS.get(regime)
+        for ax, key in ((ax1, "sigma"), (ax2, "w2_squared")):
+            band(ax, gens, np.asarray(m[f"{key}_{regime}"]).T, center="mean", spread="quantile",
+                 color=color, label=regime)
+    theory(ax1, gens, expected_sigma(gens + 1, M), label=r"theory, replace: $c_M^{\,n}$, $n = g+1$")
+    theory(ax2, gens, expected_w2_squared(gens + 1, M), label=r"theory, replace: $n/M + 2(1-c_M^{\,n})$")
+    ax1.set(xlabel="generation $g$", ylabel=r"fitted $\sigma_g$", title="standard deviation (mean, 10–90% band)")
+    ax2.set(xlabel="generation $g$", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$",
+            title="distance to the original (mean, 10–90% band)")
+    ax1.legend()
+    ax2.legend()
+    profile_note(fig, record.get("profile", profile or ""),
+                 f"{record['settings']['chains']} chains per regime, M = {M}")
+    return fig
+
+
 register(Experiment(
     name="gaussian-intro",
     summary="1-D Gaussian refitted each generation, replace vs accumulate (intro chapter)",
