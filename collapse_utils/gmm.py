@@ -397,8 +397,8 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
 PAPER_PROFILE_RUN = {
     "generations": 2050,
     "seed": 0,
-    "component_std_start": 0.9155,
-    "component_std_end": 0.0149,
+    "component_std_start": 0.915503,
+    "component_std_end": 0.014906,
     "l2_to_gen0_end": 224.0,
     "cpu_seconds": 35.0,
     "wall_seconds": 157.0,
@@ -724,7 +724,7 @@ def plot_protocol(run: GMMRun, *, profile: str | None = None):
     ax3.set_xlabel("generation")
     ax3.set_ylabel("relative to the original")
     ax3.set_title("Tails and spread")
-    ax3.legend(loc="upper right")
+    ax3.legend(loc="best")
     fig.tight_layout()
     if profile:
         profile_note(fig, profile)
