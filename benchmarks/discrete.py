@@ -30,6 +30,7 @@ sensitive to that noise.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 import tracemalloc
@@ -63,6 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     p0 = np.full(args.K, 1.0 / args.K)
     GiB = 2**30
+    load_before = os.getloadavg()[0]
 
     result_shape = (args.chains, args.generations + 1, args.K)
 
@@ -109,6 +111,8 @@ def main() -> None:
     t_loop = t_loop_subset * args.chains / args.loop_chains
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print(f"work: {args.chains} chains x {args.generations} generations, K = {args.K}, "
           f"M = {args.M}, uniform p0 (absorbed by the last generation: {absorbed:.1%})")
     print(f"simulate, warm memory: {t_vec:.2f} s wall, median of {args.repeats} "
