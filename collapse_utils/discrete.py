@@ -445,8 +445,11 @@ def simulate(p0, M: int, generations: int, chains: int = 1, seed: int | None = N
     in one contiguous block), so ``P[:, n]`` is contiguous and ``P[c]`` is strided.
     """
     p0 = check_distribution(p0)
+    _check_int("M", M, 1)
     generations = _check_int("generations", generations, 0)
     chains = _check_int("chains", chains, 1)
+    _check_regime(regime, real_fraction)
+    seed = _check_seed(seed)  # all checked before the (possibly large) result is allocated
     out = np.empty((generations + 1, chains, p0.size))
 
     def keep(g):
