@@ -32,11 +32,6 @@ import numpy as np
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0,
                     "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0,
                     "T4": 65.0, "V100": 125.0, "RTX 4090": 165.0}
-# wikitext-2-raw-v1 cut into 64-token blocks with OPT's tokenizer (GPT-2 BPE plus one </s>
-# per row, as run_clm tokenizes): used when the real tokenizer and data are not on disk.
-# From run_clm's published counts for GPT-2 BPE (train 2,318 / validation 240 / test 279
-# blocks of 1,024 tokens) plus one token for each of the 36,718 / 3,760 / 4,358 rows.
-ASSUMED_BLOCKS = {"train": 37_650, "validation": 3_900, "test": 4_530}
 
 
 def opt125m_config(tiny: bool):
@@ -69,15 +64,16 @@ def peak_tflops(device_name: str) -> float | None:
 
 def real_block_counts():
     """Block counts of wikitext-2 with OPT's tokenizer when both are cached (no network)."""
+    from collapse_utils import lm
+
     try:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        from collapse_utils import lm
 
         backend = lm.load_hub_backend({**lm.LM_SETTINGS["paper"]})
         return {k: int(len(v)) for k, v in backend.blocks.items()}, "measured with OPT's tokenizer"
     except Exception as err:  # noqa: BLE001
-        return dict(ASSUMED_BLOCKS), f"assumed (wikitext-2 or OPT not on disk: {type(err).__name__})"
+        return dict(lm.WIKITEXT2_BLOCKS), f"assumed (wikitext-2 or OPT not on disk: {type(err).__name__})"
 
 
 def main(argv=None) -> int:

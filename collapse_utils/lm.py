@@ -1,8 +1,8 @@
 """OPT-125m fine-tuned on wikitext-2, generation after generation (Shumailov et al. 2024, Fig. 1).
 
 The paper's language-model experiment.  Each generation fine-tunes the *pretrained*
-``facebook/opt-125m`` {cite}`zhang2022opt` on a training set of 64-token blocks:
-generation 0 on the real wikitext-2 train split {cite}`merity2016pointer`, every
+``facebook/opt-125m`` (Zhang et al. 2022) on a training set of 64-token blocks:
+generation 0 on the real wikitext-2 train split (Merity et al. 2016), every
 later generation on the continuations that the previous generation's model wrote
 (5-way beam search, exactly 64 new tokens for every block of its own training set).
 The checkpoint with the best loss on the *real* validation split is the one that
@@ -16,6 +16,13 @@ Settings of the paper (its Sec. "Model collapse in language models" and public c
 * AdamW, lr 2e-5, batch 128, cosine schedule to 1e-6, weight decay 0.01;
 * ``repetition_penalty`` 1.0 (none) in the main runs, 2.0 in the ablation; the public
   code hard-codes 3.0.
+
+Settings that are not the paper's protocol: ``train_blocks``/``val_blocks``/``test_blocks``
+(a fixed random subset of each split; 0 = all), ``epochs`` (0 = the paper's 5 or 10),
+``generations`` (the last generation's index), ``runs`` (how many seeds the chapter runs; the
+command line runs one per ``--seed``), ``gen_batch``/``eval_batch``/``micro_batch`` (memory),
+``backend`` (auto | hub | stand-in), ``stand_in_*`` (the stand-in's size and learning rate),
+``cpu_threads``.
 
 Everything runs through the shared generational loop
 (:func:`collapse_utils.loop.run_generations`): the "model" handed from one
@@ -60,6 +67,10 @@ HUB_MODEL = "facebook/opt-125m"
 HUB_DATASET = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 SPLITS = ("train", "validation", "test")
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+#: 64-token blocks of wikitext-2-raw-v1 with OPT's tokenizer, as run_clm groups them: GPT-2 BPE
+#: (OPT's) gives 2,318 / 240 / 279 blocks of 1,024 tokens (train / validation / test), plus one
+#: ``</s>`` per row (36,718 / 3,760 / 4,358 rows); used where the real data are not on disk
+WIKITEXT2_BLOCKS = {"train": 37_650, "validation": 3_900, "test": 4_530}
 #: log-spaced bin edges of the per-sequence perplexity histograms (Fig. 1b/1c)
 PERPLEXITY_BIN_EDGES = np.logspace(0, 5, 61)
 #: at most this many per-sequence perplexities are stored per generation
@@ -85,19 +96,19 @@ _COMMON = {
     "stand_in_layers": 2,
     "stand_in_width": 64,
     "stand_in_lr": 5e-3,
-    "cpu_threads": 0,           # torch threads on CPU (0: torch's default); 1 is fastest on a busy CPU
+    "cpu_threads": 0,           # torch threads on CPU; 0: 1 for the stand-in's tiny model, else torch's default
 }
 LM_SETTINGS = {
     "smoke": {**_COMMON, "backend": "stand-in", "generations": 3, "runs": 1,
               "train_blocks": 40, "val_blocks": 16, "test_blocks": 32,
-              "batch_size": 8, "gen_batch": 512, "eval_batch": 256, "cpu_threads": 1},
+              "batch_size": 8, "gen_batch": 512, "eval_batch": 256},
     "default": {**_COMMON, "generations": 3, "runs": 1,
                 "train_blocks": 64, "val_blocks": 32, "test_blocks": 64,
                 "batch_size": 8, "gen_batch": 64, "eval_batch": 32,
                 "stand_in_vocab": 2048, "stand_in_width": 96},
     "paper": {**_COMMON, "generations": 9, "runs": 5,
               "train_blocks": 0, "val_blocks": 0, "test_blocks": 0,
-              "batch_size": 128, "gen_batch": 512, "eval_batch": 512,
+              "batch_size": 128, "gen_batch": 512, "eval_batch": 256,
               "stand_in_vocab": 4096, "stand_in_layers": 4, "stand_in_width": 256,
               "stand_in_lr": 1e-3},
 }
@@ -553,7 +564,7 @@ def beam_search(model, prompts, *, beams: int = 5, new_tokens: int = 64,
 
     B, L = prompts.shape
     K = beams
-    out = model(input_ids=prompts, use_cache=True)
+    out = model(input_ids=prompts, use_cache=True, logits_to_keep=1)  # only the last position
     cache = out.past_key_values
     cache.batch_repeat_interleave(K)
     logits = out.logits[:, -1].float().repeat_interleave(K, 0)
@@ -578,7 +589,7 @@ def beam_search(model, prompts, *, beams: int = 5, new_tokens: int = 64,
             cache.reorder_cache(src)
             position = torch.full((B * K, 1), L + t, device=prompts.device, dtype=torch.long)
             out = model(input_ids=token, past_key_values=cache, use_cache=True,
-                        position_ids=position)
+                        position_ids=position, logits_to_keep=1)
             logits = out.logits[:, -1].float()
     best = seqs.view(B, K, -1)[:, 0, L:]  # topk sorts: beam 0 has the highest score
     return best
@@ -766,8 +777,6 @@ def run_lm(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
     import torch
 
     threads = torch.get_num_threads()
-    if s["cpu_threads"] and not torch.cuda.is_available():
-        torch.set_num_threads(s["cpu_threads"])
     try:
         return _run_lm(s, seed=seed, run_dir=run_dir, resume=resume, progress=progress,
                        stop_after=stop_after, backend=backend, keep_checkpoints=keep_checkpoints)
@@ -779,6 +788,11 @@ def _run_lm(s, *, seed, run_dir, resume, progress, stop_after, backend, keep_che
     t_load = time.perf_counter()
     backend = backend or load_backend(s, progress=progress)
     load_seconds = time.perf_counter() - t_load
+    import torch
+
+    n_threads = s["cpu_threads"] or (1 if backend.kind == "stand-in" else 0)
+    if n_threads and not torch.cuda.is_available():
+        torch.set_num_threads(n_threads)  # run_lm restores the previous number
     lr = s["lr"] if backend.kind == "hub" else s["stand_in_lr"]
     epochs = s["epochs"] or paper_epochs(s["regime"])
     real = subset_blocks(backend.blocks["train"], s["train_blocks"], 0)
@@ -964,6 +978,14 @@ def plot_metric_by_generation(ax, runs_by_label: dict, key: str, *, colors: dict
     ax.set_xlabel("generation")
     ax.set_ylabel(ylabel or key)
     ax.set_xticks(runs_by_label[next(iter(runs_by_label))][0]["generations"])
+
+
+def histogram_overlap(record: dict, g: int, h: int = 0) -> float:
+    """Shared mass of the per-sequence perplexity histograms of generations g and h (0 to 1)."""
+    counts = record["metrics"]["generated_perplexity_hist"]
+    a = np.asarray(counts[g], dtype=float)
+    b = np.asarray(counts[h], dtype=float)
+    return float(np.minimum(a / a.sum(), b / b.sum()).sum())
 
 
 def continuation_table(record: dict, width: int = 160):

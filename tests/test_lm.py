@@ -179,7 +179,8 @@ def test_settings_and_tail_measures():
 
 
 def test_tiny_benchmark_runs():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lm.py"), "--tiny", "--json"],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lm.py"), "--tiny", "--json",
+                           "--threads", "1"],
                           capture_output=True, text=True, timeout=240,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
