@@ -674,11 +674,14 @@ def reference_std(generations, start: float, n_points: int, dim: int = 2) -> np.
 
 # ----------------------------------------------------------------------------- more figures
 def _log_axis(ax) -> None:
-    """A log y axis labelled at 1, 2 and 5 times powers of ten, in plain numbers."""
+    """A log y axis with plain-number labels, denser when the data span fewer decades."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_ylim()
+    decades = math.log10(max(hi, 1e-300) / max(lo, 1e-300))
+    subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1 else (1.0, 2.0, 3.0, 5.0, 7.0)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
