@@ -438,7 +438,8 @@ def check_settings(settings: dict) -> dict:
 
     def positive_int(key, minimum=1):
         v = s[key]
-        if isinstance(v, bool) or int(v) != v or v < minimum:
+        if (isinstance(v, bool) or not isinstance(v, (int, float, np.integer))
+                or not math.isfinite(v) or int(v) != v or v < minimum):
             raise ValueError(f"{key} must be an integer >= {minimum}; got {v!r}")
 
     positive_int("points", 2)
@@ -451,7 +452,7 @@ def check_settings(settings: dict) -> dict:
                          f"got {s['points']!r}")
     if not (isinstance(s["separation"], (int, float)) and s["separation"] > 0):
         raise ValueError(f"separation must be a positive number; got {s['separation']!r}")
-    if not 0.0 <= s["real_fraction"] <= 1.0:
+    if not (isinstance(s["real_fraction"], (int, float)) and 0.0 <= s["real_fraction"] <= 1.0):
         raise ValueError(f"real_fraction must lie in [0, 1]; got {s['real_fraction']!r}")
     for key, allowed in (("variant", VARIANTS), ("regime", GMM_REGIMES)):
         if key in s and s[key] not in allowed:
