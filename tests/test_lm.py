@@ -187,3 +187,22 @@ def test_tiny_benchmark_runs():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["train_tokens_per_s"] > 0 and result["generate_new_tokens_per_s"] > 0
     assert result["projected_generation_s"] > 0
+
+
+def test_command_line_writes_metrics(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLLAPSE_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "collapse_utils", "run", "lm", "--profile", "smoke", "--quiet",
+           "--regime", "keep-real", "--repetition-penalty", "2.0", "--seed", "1", "--out",
+           str(tmp_path), "--generations", "1", "--train-blocks", "20", "--val-blocks", "8",
+           "--test-blocks", "8", "--epochs", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "STAND-IN" in proc.stdout
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["settings"]["repetition_penalty"] == 2.0 and record["seed"] == 1
+    assert record["settings"]["regime"] == "keep-real" and record["generations"] == [0, 1]
+    for key in ("test_perplexity", "generated_perplexity_median", "generated_perplexity_hist"):
+        assert len(record["metrics"][key]) == 2
+    bad = subprocess.run(cmd[:5] + ["--regime", "accumulate"], capture_output=True, text=True,
+                         timeout=60, env=env, cwd=ROOT)
+    assert bad.returncode == 2 and "regime must be one of replace, keep-real" in bad.stderr
