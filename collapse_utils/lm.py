@@ -281,39 +281,53 @@ def _autocast():
     return contextlib.nullcontext()
 
 
-def load_hub_backend(s: dict, progress: bool = False) -> Backend:
-    """The real pipeline: ``s['model']`` (pretrained, fp32 master weights) and wikitext-2-raw-v1.
+def load_pretrained(name: str):
+    """(tokenizer, fp32 model in eval mode on the device) of a pretrained causal LM.
 
-    Tries the local cache first; goes to the network only when no offline variable is
-    set and the Hub answers a 3-second probe; raises otherwise.
+    ``name`` is a Hub id or a local folder.  The local cache is tried first; the network
+    only when no offline variable is set and the Hub answers a 3-second probe; raises
+    OSError otherwise, quickly.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    name = s["model"]
     reason = offline_reason()
-    local = os.path.isdir(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32, local_files_only=True)
     except OSError:
-        if local or reason or not hub_reachable():
-            raise OSError(f"{name} is not cached and the Hub cannot be reached "
+        if os.path.isdir(name) or reason or not hub_reachable():
+            raise OSError(f"{name} is not on disk and the Hub cannot be reached "
                           f"({reason or 'no answer from huggingface.co'})") from None
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
+    return tokenizer, model.to(_device()).eval()
+
+
+def wikitext2_rows() -> dict[str, list[str]]:
+    """The rows of wikitext-2-raw-v1 per split (from the datasets cache, or downloaded)."""
     from datasets import load_dataset
 
-    if reason is None and not hub_reachable():
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # use the cache, fail fast
+    if offline_reason() is None and not hub_reachable():
+        raise OSError("wikitext-2: no answer from huggingface.co")
     ds = load_dataset(*HUB_DATASET)
-    blocks = {}
+    return {split: list(ds[split]["text"]) for split in SPLITS}
+
+
+def blocks_of_rows(tokenizer, rows: dict, block_size: int = 64) -> dict:
+    """Every split's rows tokenized (special tokens included), concatenated and cut into blocks."""
     dtype = token_dtype(len(tokenizer))
-    for split in SPLITS:
-        rows = list(ds[split]["text"])
-        blocks[split] = blocks_from_token_lists(tokenize_rows(tokenizer, rows), s["block_size"], dtype)
-    model.to(_device()).eval()
-    return Backend("hub", tokenizer, model, blocks, None, name,
+    return {split: blocks_from_token_lists(tokenize_rows(tokenizer, rows[split]), block_size, dtype)
+            for split in rows}
+
+
+def load_hub_backend(s: dict, progress: bool = False, rows: dict | None = None) -> Backend:
+    """The real pipeline: ``s['model']`` (pretrained, fp32 master weights) and wikitext-2-raw-v1
+    (``rows`` replaces the data, for tests)."""
+    tokenizer, model = load_pretrained(s["model"])
+    blocks = blocks_of_rows(tokenizer, rows if rows is not None else wikitext2_rows(),
+                            s["block_size"])
+    return Backend("hub", tokenizer, model, blocks, None, s["model"],
                    sum(p.numel() for p in model.parameters()))
 
 
@@ -339,9 +353,7 @@ def load_stand_in_backend(s: dict, reason: str) -> Backend:
 
     rows = stand_in_rows()
     tokenizer = train_stand_in_tokenizer(rows["train"], s["stand_in_vocab"])
-    dtype = token_dtype(len(tokenizer))
-    blocks = {split: blocks_from_token_lists(tokenize_rows(tokenizer, rows[split]),
-                                             s["block_size"], dtype) for split in SPLITS}
+    blocks = blocks_of_rows(tokenizer, rows, s["block_size"])
     config = stand_in_config(len(tokenizer), s["stand_in_layers"], s["stand_in_width"],
                              s["block_size"])
     with torch.random.fork_rng(devices=[]):

@@ -206,3 +206,22 @@ def test_command_line_writes_metrics(tmp_path):
     bad = subprocess.run(cmd[:5] + ["--regime", "accumulate"], capture_output=True, text=True,
                          timeout=60, env=env, cwd=ROOT)
     assert bad.returncode == 2 and "regime must be one of replace, keep-real" in bad.stderr
+
+
+def test_pretrained_model_path_runs_from_a_local_folder(tmp_path, backend):
+    """The real-model code path (AutoTokenizer/AutoModelForCausalLM, fine-tuning from saved
+    weights at the real learning rate) on a saved tiny OPT and the stand-in text."""
+    folder = tmp_path / "tiny-opt"
+    backend.base.save_pretrained(folder)
+    backend.tokenizer.save_pretrained(folder)
+    s = tiny_settings(model=str(folder), backend="hub", lr=1e-3, generations=1)
+    hub = lm.load_hub_backend(s, rows=lm.stand_in_rows())
+    assert hub.kind == "hub" and hub.stand_in is None
+    assert all((hub.blocks[k] == backend.blocks[k]).all() for k in lm.SPLITS)
+    out = lm.run_lm(s, seed=0, run_dir=tmp_path / "run", progress=False, backend=hub)
+    assert out.stand_in is None and out.generations == [0, 1]
+    assert (tmp_path / "run" / "hub" / "model_0001" / "model.safetensors").exists()
+    assert out.metrics["zero_shot_perplexity"][0] == pytest.approx(
+        lm.perplexity(backend.base, lm.subset_blocks(backend.blocks["test"], 16, 2)))
+    with pytest.raises(OSError, match="not on disk"):
+        lm.load_pretrained(str(tmp_path / "missing"))
