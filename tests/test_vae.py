@@ -286,6 +286,22 @@ def test_experiment_writes_metrics_with_stand_in(tmp_path):
     assert vae.generation_samples(rec, 2, regime="keep-real", seed_index=1, n=3).shape == (3, 28, 28)
 
 
+def test_stale_cache_from_older_code_is_recomputed(tmp_path):
+    """Generations cached by a version that measured fewer metrics are measured again."""
+    from collapse_utils.experiments import run_experiment
+
+    over = dict(n_real=32, epochs=1, batch_size=16, generations=1, seeds=1, capacity=4,
+                latent_dim=4, latent_samples=10, class_samples=20, classifier_images=600,
+                regimes=["replace"], device="cpu")
+    rec = run_experiment("vae", profile="smoke", overrides=over, progress=False)
+    for pkl in vae.chain_dir(rec).glob("gen_*.pkl"):
+        state = pickle.loads(pkl.read_bytes())
+        del state["metrics"]["latent_spread"]
+        pkl.write_bytes(pickle.dumps(state))
+    again = run_experiment("vae", profile="smoke", overrides=over, progress=False, resume=True)
+    assert again["metrics"] == rec["metrics"]
+
+
 @pytest.mark.parametrize("key,value", [("regimes", ["nope"]), ("real_fraction", 1.5),
                                        ("device", "tpu"), ("seeds", 0), ("threads", -1)])
 def test_bad_settings_raise(key, value):
