@@ -394,7 +394,10 @@ def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batc
     positions, each batch is built then, decoded streams drawing fresh latents.  All
     randomness (initialisation, shuffling, latents, reparameterisation noise) comes
     from ``rng`` through CPU torch generators, so a generation is a pure function of
-    (seed, generation).  The model comes back in eval mode with ``train_stats``:
+    (seed, generation); on the CPU a resumed run therefore equals an uninterrupted one
+    bit for bit (on a GPU, cuDNN's non-deterministic kernels can change the rounding
+    unless ``torch.use_deterministic_algorithms(True)`` is set).  The model comes back
+    in eval mode with ``train_stats``:
     the mean loss per image of the last epoch and the real / synthetic images fed.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
