@@ -225,3 +225,28 @@ def test_pretrained_model_path_runs_from_a_local_folder(tmp_path, backend):
         lm.perplexity(backend.base, lm.subset_blocks(backend.blocks["test"], 16, 2)))
     with pytest.raises(OSError, match="not on disk"):
         lm.load_pretrained(str(tmp_path / "missing"))
+
+
+def test_two_processes_split_the_work_and_agree(tmp_path):
+    """`torchrun`/`accelerate launch` with two CPU processes: training is data-parallel, beam
+    search and evaluation are split and gathered; metrics match one process up to dropout noise."""
+    base = ["--profile", "smoke", "--quiet", "--generations", "1", "--train-blocks", "16",
+            "--val-blocks", "8", "--test-blocks", "8", "--epochs", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true",
+           "COLLAPSE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    two = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "collapse_utils", "run",
+                          "lm", *base, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = subprocess.run([sys.executable, "-m", "collapse_utils", "run", "lm", *base, "--out",
+                          str(tmp_path / "one")], capture_output=True, text=True, timeout=240,
+                         env={**env, "COLLAPSE_CACHE": str(tmp_path / "cache1")}, cwd=ROOT)
+    assert one.returncode == 0, one.stderr[-2000:]
+    a = json.loads((tmp_path / "two" / "metrics.json").read_text())["metrics"]
+    b = json.loads((tmp_path / "one" / "metrics.json").read_text())["metrics"]
+    assert a["train_blocks"] == b["train_blocks"] == [16, 16]
+    assert np.allclose(a["test_perplexity"], b["test_perplexity"], rtol=0.05)
+    assert len(a["generated_perplexity_values"][1]) == 16
