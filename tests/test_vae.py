@@ -238,6 +238,33 @@ def test_failed_download_falls_back(monkeypatch):
     assert vae.load_mnist().stand_in
 
 
+def test_hub_path_converts_and_caches(monkeypatch):
+    """With the Hub reachable, ylecun/mnist's PIL images become uint8 arrays, cached for later."""
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(12, 28, 28), dtype=np.uint8)
+    fake = {"image": [Image.fromarray(p) for p in pixels], "label": list(range(10)) + [0, 1]}
+    asked = []
+
+    def load_dataset(name, split=None, **kw):
+        asked.append((name, split))
+        return fake
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE")
+    monkeypatch.setattr(vae, "_hub_reachable", lambda timeout: True)
+    data = vae.load_mnist()
+    assert asked == [("ylecun/mnist", "train")] and data.stand_in is None
+    assert np.array_equal(data.images, pixels) and list(data.labels[:3]) == [0, 1, 2]
+    vae._MNIST_MEMO.clear()
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")       # offline now: the cached copy is real MNIST
+    again = vae.load_mnist()
+    assert again.stand_in is None and np.array_equal(again.images, pixels) and len(asked) == 1
+
+
 def test_classifier_reads_real_digits():
     data = vae.load_mnist()
     with vae.cpu_threads(1):
