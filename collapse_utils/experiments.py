@@ -74,13 +74,27 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+_UNAVAILABLE: dict[str, str] = {}
+
+
 def _load_all() -> None:
+    """Import every family module; one whose dependencies are missing is skipped, not fatal.
+
+    (A minimal ``pip install collapse_utils`` has no torch: the analytic chapters
+    still run, and asking for a network experiment says what is missing.)
+    """
     for name in FAMILY_MODULES:
+        if name in _UNAVAILABLE:
+            continue
         try:
             importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as err:  # a family module not written yet
-            if err.name != f"{__package__}.{name}":
-                raise
+        except ImportError as err:
+            if getattr(err, "name", None) == f"{__package__}.{name}":
+                continue  # no such module in this version
+            if getattr(err, "name", None) and not str(err.name).startswith(__package__):
+                _UNAVAILABLE[name] = f"{name}: {err}"
+                continue
+            raise
 
 
 def experiments() -> dict[str, Experiment]:
@@ -93,7 +107,8 @@ def get_experiment(name: str) -> Experiment:
     """The experiment called ``name``, or ValueError listing the known ones."""
     known = experiments()
     if name not in known:
-        raise ValueError(f"experiment must be one of {', '.join(known)}; got {name!r}")
+        missing = f" (not loaded: {'; '.join(_UNAVAILABLE.values())})" if _UNAVAILABLE else ""
+        raise ValueError(f"experiment must be one of {', '.join(known)}; got {name!r}{missing}")
     return known[name]
 
 

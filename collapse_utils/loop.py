@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +65,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -179,8 +178,10 @@ def run_generations(
         if done:
             start, resumed_from = done[-1] + 1, done[-1]
     elif run_dir is not None:
-        for old in run_dir.glob("gen_*.pkl"):
-            old.unlink()
+        for old in [*run_dir.glob("gen_*.pkl"), *run_dir.glob("model_*")]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
     bar = None
     if progress and start <= generations:

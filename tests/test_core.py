@@ -223,3 +223,27 @@ def test_loop_validation():
         run_generations(fit, sample, real(), -1, progress=False)
     with pytest.raises(ValueError, match="sizes must be an int or a callable"):
         run_generations(fit, sample, real(), 2, sizes="many", progress=False)
+
+
+def test_save_model_gets_an_existing_run_dir_and_fresh_runs_clear_old_models(tmp_path):
+    run_dir = tmp_path / "deep" / "run"
+
+    def save(model, path):
+        path.write_text(repr(model))  # fails unless the loop created run_dir first
+
+    run_generations(fit, sample, real(), 3, run_dir=run_dir, save_model=save,
+                    load_model=lambda p: None, progress=False)
+    assert sorted(p.name for p in run_dir.glob("model_*")) == [f"model_{i:04d}" for i in range(4)]
+    run_generations(fit, sample, real(), 1, run_dir=run_dir, save_model=save,
+                    load_model=lambda p: None, progress=False)
+    assert sorted(p.name for p in run_dir.glob("model_*")) == ["model_0000", "model_0001"]
+
+
+def test_pool_samples_are_stored_only_for_pooling_regimes(tmp_path):
+    import pickle
+
+    for regime, stored in ((Replace(), False), (Accumulate(), True)):
+        d = tmp_path / regime.name
+        run_generations(fit, sample, real(), 2, regime=regime, run_dir=d, progress=False)
+        state = pickle.loads((d / "gen_0002.pkl").read_bytes())
+        assert (state["new"] is not None) == stored
