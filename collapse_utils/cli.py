@@ -14,7 +14,6 @@ allowed; no traceback.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .experiments import experiments, get_experiment, resolve_settings, run_experiment
+from .experiments import experiments, get_experiment, resolve_settings, run_experiment, source_digest
 from .profiles import PROFILES, current_profile
 
 
@@ -59,14 +58,6 @@ def _base_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _package_digest() -> str:
-    """A hash of collapse_utils' source files: the notebooks' outputs depend on them."""
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + path.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def build_book(profile: str | None = None, strict: bool = False, root: str | None = None,
                path_output: str | None = None) -> int:
     """Build the book with ``jupyter-book build`` at ``profile``; return its exit status.
@@ -83,7 +74,7 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
         raise ValueError(f"no _config.yml in {here} or above: run this in the book's repository")
     out = Path(path_output).resolve() if path_output else book_root
     build = out / "_build"
-    stamp, key = build / ".profile", f"{profile} {_package_digest()}"
+    stamp, key = build / ".profile", f"{profile} {source_digest()}"
     if build.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
         shutil.rmtree(build)
     build.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,6 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import __version__
 from .loop import atomic_write_bytes
 from .profiles import PROFILES, current_profile, sizes_for
 
@@ -180,9 +179,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("COLLAPSE_CACHE") or Path.home() / ".cache" / "collapse_utils")
 
 
+def source_digest() -> str:
+    """A hash of collapse_utils' source files.
+
+    Results depend on the code as much as on the settings, so run directories and
+    the book's execution cache are keyed by it: after any change to the package,
+    cached generations are recomputed rather than mixed with new code's.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def run_key(name: str, profile: str, settings: Mapping, seed: int) -> str:
-    """The run directory's name: profile, a hash of settings and code version, and seed."""
-    blob = json.dumps({"settings": settings, "version": __version__}, sort_keys=True, default=str)
+    """The run directory's name: profile, a hash of settings and package source, and seed."""
+    blob = json.dumps({"settings": settings, "source": source_digest()}, sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
     return f"{profile}-{digest}-seed{seed}"
 

@@ -40,6 +40,7 @@ class Generation:
     new: Any            # the fresh model samples inside ``train`` (None at generation 0)
     real: Any           # the original data D_0
     first_model: Any    # generation 0's model, e.g. to score later generations' data
+    rng: np.random.Generator | None = None  # for measurements: its own stream, [seed, i, 1]
 
 
 @dataclass
@@ -204,7 +205,9 @@ def run_generations(
             model = fit(train, rng)
             if i == 0:
                 first_model = model
-            values = dict(measure(Generation(i, model, train, new, real_data, first_model)))
+            measure_rng = np.random.default_rng([int(seed), i, 1])
+            values = dict(measure(Generation(i, model, train, new, real_data, first_model,
+                                             measure_rng)))
             record(i, values)
             if i in keep:
                 models[i] = model
@@ -218,7 +221,7 @@ def run_generations(
                     "metrics": values,
                     "model": None if save_model is not None else model,
                     "new": new if regime.uses_pool else None,
-                    "train": train if (regime.uses_previous or i == 0) else None,
+                    "train": train if (regime.uses_previous and i > 0) else None,
                 }
                 atomic_write_bytes(_gen_path(run_dir, i), pickle.dumps(state, protocol=4))
             if bar is not None:

@@ -1,0 +1,14 @@
+"""Test-session defaults: the smoke profile and offline Hugging Face, unless set already.
+
+At the repository root, so it applies to tests/ and to the notebooks in book/ alike.
+
+Notebooks run by nbmake inherit this environment, so `pytest` runs every chapter
+at the smoke profile.  Runs write their caches into a throwaway folder.
+"""
+import os
+import tempfile
+
+os.environ.setdefault("COLLAPSE_PROFILE", "smoke")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("COLLAPSE_CACHE", tempfile.mkdtemp(prefix="collapse-cache-"))
