@@ -723,8 +723,9 @@ def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) ->
     """Save one generation: best weights (safetensors), its training blocks (compact .npy), history.
 
     Written to a temporary folder and renamed, so a crash leaves the old folder or the
-    new one.  Unless ``keep_checkpoints``, weights of generations other than 0 and the
-    two newest are deleted (the loop's resume needs generation 0 and the newest one).
+    new one.  Unless ``keep_checkpoints``, the *weights* of generations other than 0 and
+    the two newest are deleted (the loop's resume needs generation 0 and the newest
+    one); every generation's token ids and history stay.
     """
     path = Path(path)
     if not accelerator().is_main_process:
@@ -751,7 +752,9 @@ def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) ->
         for old in path.parent.glob("model_[0-9][0-9][0-9][0-9]"):
             j = int(old.name.split("_")[-1])
             if 0 < j < i - 1:
-                shutil.rmtree(old, ignore_errors=True)
+                for f in old.iterdir():
+                    if f.name not in ("train_ids.npy", "history.json"):
+                        f.unlink()
 
 
 def load_fitted(path: Path) -> FittedLM:

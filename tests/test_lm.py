@@ -138,8 +138,19 @@ def test_resume_after_interruption_gives_the_same_metrics(tmp_path, backend):
     for key, values in full.metrics.items():
         if key not in TIMING_KEYS:
             assert resumed.metrics[key] == values, key
-    ids = np.load(tmp_path / "full" / "stand-in" / "model_0002" / "train_ids.npy")
-    assert ids.dtype == np.uint16 and ids.shape == (24, 64)
+    for i in range(3):  # every generation's token ids stay; old weights are pruned
+        ids = np.load(tmp_path / "full" / "stand-in" / f"model_{i:04d}" / "train_ids.npy")
+        assert ids.dtype == np.uint16 and ids.shape == (24, 64)
+    assert (tmp_path / "full" / "stand-in" / "model_0000" / "model.safetensors").exists()
+    # pruning: weights of generations 1..i-2 go, their token ids stay
+    prune = tmp_path / "prune"
+    for i in range(4):
+        lm.save_fitted(lm.FittedLM(backend.base, np.full((2, 64), i, np.uint16), {}),
+                       prune / f"model_{i:04d}")
+    assert [(prune / f"model_{i:04d}" / "model.safetensors").exists() for i in range(4)] == \
+        [True, False, True, True]
+    assert lm.load_fitted(prune / "model_0003").train[0, 0] == 3
+    assert np.load(prune / "model_0001" / "train_ids.npy")[0, 0] == 1
 
 
 def test_offline_fallback_is_immediate_and_labelled(monkeypatch):
