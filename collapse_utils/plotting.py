@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib as mpl
@@ -102,10 +103,16 @@ def theory(ax, x, y, label="theory", **kw):
     return ax.plot(x, y, label=label, **{**THEORY_STYLE, **kw})[0]
 
 
-def label_stand_in(ax, title: str, stand_in: str | None) -> None:
-    """Set ``title``, marked as a stand-in run when ``stand_in`` is not None."""
-    ax.set_title(f"{title}\n[STAND-IN: {stand_in}]" if stand_in else title,
-                 fontsize=None if not stand_in else 9)
+def label_stand_in(ax, title: str, stand_in: str | None, width: int = 70) -> None:
+    """Set ``title``, marked as a stand-in run when ``stand_in`` is not None.
+
+    The stand-in sentence is wrapped to ``width`` characters so it fits the axes.
+    """
+    if not stand_in:
+        ax.set_title(title)
+        return
+    note = textwrap.fill(f"[STAND-IN: {stand_in}]", width=width)
+    ax.set_title(f"{title}\n{note}", fontsize=9)
 
 
 def profile_note(fig, profile: str, extra: str = "") -> None:
