@@ -392,16 +392,17 @@ def measure_mixture(model, first_model, original, *, train_size: int | None = No
 
 
 #: what ``python -m collapse_utils run gmm --profile paper`` (seed 0) measured on the book's
-#: 2-core build machine, shared with other jobs (load average ~6), on 2026-11-23; the public
-#: notebook printed a component std of ~0.90 at the start and ~0.01 at the end
+#: 2-core build machine on 2026-11-23, with the machine otherwise idle (37 s wall; on the same
+#: machine busy with other jobs, load average ~6, it took 157 s wall for the same 36 s of CPU).
+#: The public notebook printed a component std of ~0.90 at the start and ~0.01 at the end.
 PAPER_PROFILE_RUN = {
     "generations": 2050,
     "seed": 0,
     "component_std_start": 0.915503,
     "component_std_end": 0.014906,
     "l2_to_gen0_end": 224.0,
-    "cpu_seconds": 35.0,
-    "wall_seconds": 157.0,
+    "cpu_seconds": 36.0,
+    "wall_seconds": 37.0,
 }
 
 
