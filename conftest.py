@@ -11,4 +11,5 @@ import tempfile
 os.environ.setdefault("COLLAPSE_PROFILE", "smoke")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("COLLAPSE_PROGRESS", "off")  # no widgets in batch runs (nbclient#312)
 os.environ.setdefault("COLLAPSE_CACHE", tempfile.mkdtemp(prefix="collapse-cache-"))

@@ -86,7 +86,8 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     if strict:
         cmd += ["-W", "--keep-going"]
     print(f"building the book at profile '{profile}': {' '.join(cmd)}", flush=True)
-    env = {**os.environ, "COLLAPSE_PROFILE": profile}
+    # no progress widgets while nbclient executes the chapters (jupyter/nbclient#312)
+    env = {**os.environ, "COLLAPSE_PROFILE": profile, "COLLAPSE_PROGRESS": "off"}
     return subprocess.call(cmd, env=env)
 
 

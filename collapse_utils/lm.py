@@ -521,7 +521,7 @@ def fine_tune(base, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: floa
     history = {"val_loss": [], "train_loss": [], "best_epoch": -1, "steps": total}
     best_state, best = None, math.inf
     rank, world = acc.process_index, acc.num_processes
-    from tqdm.auto import tqdm
+    from .loop import progress_bar as tqdm
 
     bar = tqdm(total=total, desc="fine-tune", unit="step", leave=False, disable=not progress)
     for epoch in range(epochs):
@@ -622,7 +622,7 @@ def generate_continuations(model, prompts: np.ndarray, *, beams: int = 5, new_to
     transformers' ``generate`` with the same settings (the tests check they agree).
     """
     import torch
-    from tqdm.auto import tqdm
+    from .loop import progress_bar as tqdm
 
     if engine not in ("beam_search", "hf"):
         raise ValueError(f"engine must be one of beam_search, hf; got {engine!r}")

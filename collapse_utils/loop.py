@@ -53,6 +53,26 @@ class LoopResult:
     resumed_from: int | None = None   # last generation loaded from the cache, if any
 
 
+PROGRESS_ENV = "COLLAPSE_PROGRESS"
+
+
+def progress_bar(*args, disable: bool = False, **kwargs):
+    """A tqdm progress bar: ``tqdm.auto`` (a widget in Jupyter) unless told otherwise.
+
+    ``$COLLAPSE_PROGRESS`` is ``auto`` (default), ``text`` (plain tqdm on stderr) or
+    ``off``.  Batch execution (the tests, the book build) sets ``off``: widgets
+    created while nbclient executes a notebook can stall it (jupyter/nbclient#312).
+    """
+    mode = os.environ.get(PROGRESS_ENV, "auto").strip() or "auto"
+    if mode not in ("auto", "text", "off"):
+        raise ValueError(f"{PROGRESS_ENV} must be one of auto, text, off; got {mode!r}")
+    if mode == "text":
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(*args, disable=disable or mode == "off", **kwargs)
+
+
 def generation_rng(seed: int, generation: int) -> np.random.Generator:
     """The random generator of one generation of one run: a function of (seed, generation)."""
     return np.random.default_rng([int(seed), int(generation)])
@@ -186,10 +206,8 @@ def run_generations(
 
     bar = None
     if progress and start <= generations:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=generations + 1, initial=start, desc=desc or "generations",
-                   unit="gen", leave=False)
+        bar = progress_bar(total=generations + 1, initial=start, desc=desc or "generations",
+                           unit="gen", leave=False)
     try:
         for i in range(start, generations + 1):
             rng = generation_rng(seed, i)

@@ -273,3 +273,23 @@ def test_one_multinomial_draw_over_all_chains_per_generation():
            sample=lambda P, m, rng: d.sample_counts(P, m, Counting(rng)))
     assert len(calls) == 12                                    # one per generation
     assert calls[0] == (300, 4) and all(c[1] == 4 for c in calls)  # all (active) chains at once
+
+
+def test_explorer_builds_sliders_and_redraws(monkeypatch):
+    """The notebook's explorer cell is tagged skip-execution (widgets can stall nbclient),
+    so its widget is checked here: three sliders, and a redraw at another M draws a figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from collapse_utils import discrete as dc
+
+    drawn = []
+    monkeypatch.setattr(dc, "explore_figure", lambda *a, **k: drawn.append((a, k)) or plt.figure())
+    widget = dc.explorer(chains=20).widget  # interact returns the function, its widget attached
+    sliders = {c.description: c for c in widget.children if hasattr(c, "value")}
+    assert {"M", "Zipf s", "generations"} <= set(sliders)
+    assert sliders["M"].value == dc.EXPLORER_DEFAULTS["M"]
+    sliders["M"].value = 120
+    assert drawn[-1][0][0] == 120
