@@ -247,3 +247,17 @@ def test_pool_samples_are_stored_only_for_pooling_regimes(tmp_path):
         run_generations(fit, sample, real(), 2, regime=regime, run_dir=d, progress=False)
         state = pickle.loads((d / "gen_0002.pkl").read_bytes())
         assert (state["new"] is not None) == stored
+
+
+def test_progress_bar_modes(monkeypatch):
+    from collapse_utils.loop import progress_bar
+
+    monkeypatch.setenv("COLLAPSE_PROGRESS", "off")
+    assert progress_bar(total=3).disable
+    monkeypatch.setenv("COLLAPSE_PROGRESS", "text")
+    bar = progress_bar(total=3)
+    assert not bar.disable and type(bar).__module__.startswith("tqdm.std")
+    bar.close()
+    monkeypatch.setenv("COLLAPSE_PROGRESS", "fancy")
+    with pytest.raises(ValueError, match="COLLAPSE_PROGRESS must be one of auto, text, off"):
+        progress_bar(total=3)
