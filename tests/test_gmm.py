@@ -261,3 +261,17 @@ def test_cli_smoke_run(tmp_path, capsys):
         assert len(record["metrics"][key]) == 5
     assert cli_main(["run", "gmm", "--regime", "nope", "--quiet"]) == 2
     assert "regime must be one of" in capsys.readouterr().err
+
+
+def test_recorded_paper_profile_run_is_what_the_code_computes():
+    """The chapter quotes gmm.PAPER_PROFILE_RUN (2050 generations, seed 0) at every profile;
+    rerun it and check the quoted numbers (about 40 s on the CI machine)."""
+    from collapse_utils import gmm
+
+    run = gmm.run_gmm(profile="paper", seed=0, progress=False, keep=())
+    rec = gmm.PAPER_PROFILE_RUN
+    m = run.metrics
+    assert run.generations[-1] == rec["generations"] == 2050
+    assert abs(m["component_std"][0] - rec["component_std_start"]) < 5e-6
+    assert abs(m["component_std"][-1] - rec["component_std_end"]) < 5e-6
+    assert abs(m["l2_to_gen0"][-1] - rec["l2_to_gen0_end"]) < 0.5
