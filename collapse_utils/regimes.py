@@ -33,17 +33,28 @@ def n_samples(data, axis: int = 0) -> int:
 
 
 def take(data, index, axis: int = 0):
-    """The samples at ``index`` along ``axis`` (numpy arrays and torch tensors)."""
+    """The samples at ``index`` along ``axis``.
+
+    Works for numpy arrays and torch tensors.  Any other data type joins in by
+    defining ``take_samples(index, axis)`` and ``concat_samples(parts, axis)`` (a
+    classmethod): the VAE's lazily decoded training sets do.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if hasattr(data, "take_samples"):
+        return data.take_samples(index, axis)
     if hasattr(data, "index_select"):  # torch.Tensor, without importing torch
         import torch
 
-        return data.index_select(axis, torch.as_tensor(np.asarray(index), device=data.device))
-    return np.take(data, np.asarray(index, dtype=np.int64), axis=axis)
+        return data.index_select(axis, torch.as_tensor(index, device=data.device))
+    return np.take(data, index, axis=axis)
 
 
 def concat(parts: Sequence, axis: int = 0):
-    """Join sample arrays along ``axis``."""
+    """Join sample arrays along ``axis`` (see :func:`take` for data types of your own)."""
     parts = [p for p in parts if p is not None and n_samples(p, axis) > 0]
+    own = next((p for p in parts if hasattr(p, "concat_samples")), None)
+    if own is not None:
+        return type(own).concat_samples(parts, axis)
     if hasattr(parts[0], "index_select"):
         import torch
 

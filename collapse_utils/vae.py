@@ -26,7 +26,7 @@ images *per epoch*, each decoded from a new N(0, I) latent by ``model`` at the
 moment a batch needs it.  ``fit`` (:func:`make_fit`) trains on it for ``epochs``
 epochs, drawing fresh latents for every batch exactly as the public notebook does,
 so no synthetic image is ever seen twice.  A stream behaves like a data array for
-the core regimes (``shape``, ``index_select``, ``torch.cat``): a subset of k of a
+the core regimes (``shape``, ``take_samples``, ``concat_samples``): a subset of k of a
 stream's exchangeable fresh samples is a stream of k, and joining real images with
 streams gives a :class:`TrainingSet`.  So every core regime applies unchanged:
 ``replace`` is the protocol; ``keep-real`` (:func:`collapse_utils.regimes.keep_real`)
@@ -207,9 +207,10 @@ class DecodedStream:
 
     What generation k hands generation k+1 in the protocol: not a fixed data set but
     an endless supply of the decoder's pixel means.  Acts as a data array for the
-    core regimes: ``shape``, ``index_select`` (a subset of k of a stream of
-    exchangeable fresh samples is a stream of k) and ``torch.cat`` (gives a
-    :class:`TrainingSet`).  Pickles as the decoder's weights.
+    core regimes (:func:`collapse_utils.regimes.take` / ``concat``): ``shape``,
+    ``take_samples`` (a subset of k of a stream of exchangeable fresh samples is a
+    stream of k) and ``concat_samples`` (gives a :class:`TrainingSet`).  Pickles as
+    the decoder's weights.
     """
 
     def __init__(self, model, n: int):
@@ -221,18 +222,17 @@ class DecodedStream:
     def shape(self):
         return (self.n, *IMAGE_SHAPE)
 
-    @property
-    def device(self):
-        import torch
-
-        return torch.device("cpu")  # where the core puts index tensors
-
     def __len__(self):
         return self.n
 
-    def index_select(self, dim, index):
-        _check_dim(dim)
+    def take_samples(self, index, axis=0):
+        _check_dim(axis)
         return DecodedStream(self.model, len(index))
+
+    @classmethod
+    def concat_samples(cls, parts, axis=0):
+        _check_dim(axis)
+        return TrainingSet.join(parts)
 
     def draw(self, k: int, generator, device):
         """k fresh images: latents from ``generator`` (CPU), decoded without gradients."""
@@ -244,15 +244,6 @@ class DecodedStream:
             x = self.model.sample(k, generator=generator).to(device)
             self.model.train(was_training)
         return x
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        import torch
-
-        if func is torch.cat:
-            _check_dim((kwargs or {}).get("dim", args[1] if len(args) > 1 else 0))
-            return TrainingSet.join(args[0])
-        return NotImplemented
 
     def __getstate__(self):
         return {"n": self.n, "config": self.model.config(),
@@ -309,12 +300,6 @@ class TrainingSet:
     def shape(self):
         return (self.n_real + self.n_synthetic, *IMAGE_SHAPE)
 
-    @property
-    def device(self):
-        import torch
-
-        return torch.device("cpu")
-
     def __len__(self):
         return self.shape[0]
 
@@ -323,11 +308,11 @@ class TrainingSet:
         return [int(((positions >= lo) & (positions < hi)).sum())
                 for lo, hi in zip(bounds[:-1], bounds[1:])]
 
-    def index_select(self, dim, index):
+    def take_samples(self, index, axis=0):
         import torch
 
-        _check_dim(dim)
-        pos = np.asarray(torch.as_tensor(index).cpu(), dtype=np.int64)
+        _check_dim(axis)
+        pos = np.asarray(index, dtype=np.int64)
         real = None
         if self.real is not None:
             real = self.real[torch.as_tensor(pos[pos < self.n_real])]
@@ -335,13 +320,9 @@ class TrainingSet:
         return TrainingSet(real, streams)
 
     @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        import torch
-
-        if func is torch.cat:
-            _check_dim((kwargs or {}).get("dim", args[1] if len(args) > 1 else 0))
-            return cls.join(args[0])
-        return NotImplemented
+    def concat_samples(cls, parts, axis=0):
+        _check_dim(axis)
+        return cls.join(parts)
 
     def batch(self, positions, generator, device):
         """The images at ``positions`` (a 1-D tensor): real rows, then fresh decoded rows.

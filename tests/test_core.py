@@ -261,3 +261,25 @@ def test_progress_bar_modes(monkeypatch):
     monkeypatch.setenv("COLLAPSE_PROGRESS", "fancy")
     with pytest.raises(ValueError, match="COLLAPSE_PROGRESS must be one of auto, text, off"):
         progress_bar(total=3)
+
+
+def test_regimes_accept_data_types_of_their_own():
+    """take/concat hand objects with take_samples/concat_samples to those methods."""
+    from collapse_utils.regimes import concat, take
+
+    class Lazy:
+        def __init__(self, n):
+            self.shape = (n, 1)
+
+        def take_samples(self, index, axis=0):
+            return Lazy(len(index))
+
+        @classmethod
+        def concat_samples(cls, parts, axis=0):
+            return ("joined", [p.shape[0] for p in parts])
+
+    assert take(Lazy(10), [1, 2, 3]).shape == (3, 1)
+    assert concat([np.zeros((2, 1)), Lazy(5)]) == ("joined", [2, 5])
+    train, new = Mix(0.5, 0.0, 0.5).next_data(lambda k: Lazy(k), 10, previous=None, real=REAL,
+                                             pool=[REAL], rng=np.random.default_rng(0))
+    assert train == ("joined", [5, 5]) and new.shape == (5, 1)
