@@ -280,6 +280,6 @@ def test_regimes_accept_data_types_of_their_own():
 
     assert take(Lazy(10), [1, 2, 3]).shape == (3, 1)
     assert concat([np.zeros((2, 1)), Lazy(5)]) == ("joined", [2, 5])
-    train, new = Mix(0.5, 0.0, 0.5).next_data(lambda k: Lazy(k), 10, previous=None, real=REAL,
+    train, new = Mix(0.5, 0.0, 0.5).next_data(lambda k: Lazy(k), 10, previous=REAL, real=REAL,
                                              pool=[REAL], rng=np.random.default_rng(0))
     assert train == ("joined", [5, 5]) and new.shape == (5, 1)
