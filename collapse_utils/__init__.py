@@ -10,6 +10,7 @@ Shared core
     experiments  the registry behind ``python -m collapse_utils`` and metrics.json
     plotting     one figure style for the whole book
     notebook     glue computed numbers into the prose; the profile banner
+    hub          reach the Hugging Face Hub, or decide at once that it cannot
 One module per model family
     gaussian, discrete, gmm, vae, lm
 """

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .experiments import Experiment, RunOutput, register
+from .hub import hub_reachable, offline_reason
 from .loop import atomic_write_bytes, run_generations
 from .regimes import make_regime
 
@@ -66,7 +66,6 @@ PAPER = {
 HUB_MODEL = "facebook/opt-125m"
 HUB_DATASET = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 SPLITS = ("train", "validation", "test")
-OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 #: 64-token blocks of wikitext-2-raw-v1 with OPT's tokenizer, as run_clm groups them: GPT-2 BPE
 #: (OPT's) gives 2,318 / 240 / 279 blocks of 1,024 tokens (train / validation / test), plus one
 #: ``</s>`` per row (36,718 / 3,760 / 4,358 rows); used where the real data are not on disk
@@ -231,24 +230,6 @@ class Backend:
     stand_in: str | None
     model_name: str
     n_params: int = 0
-
-
-def offline_reason() -> str | None:
-    """The environment variable that puts the Hub offline, if one is set to a true value."""
-    for var in OFFLINE_VARS:
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"{var}={os.environ[var]}"
-    return None
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether huggingface.co answers on port 443 within ``timeout`` seconds."""
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
-    try:
-        socket.create_connection((host.split(":")[0], 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _device():

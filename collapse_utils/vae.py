@@ -58,7 +58,6 @@ import importlib.util
 import io
 import math
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -66,6 +65,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .experiments import Experiment, RunOutput, cache_root, register, run_dir_for
+from .hub import hub_reachable, offline_reason
 from .loop import atomic_write_bytes, run_generations
 from .regimes import REGIMES, make_regime
 
@@ -81,7 +81,6 @@ LATENT_EDGES = np.linspace(-4.0, 4.0, 81)
 N_CLASSES = 10
 
 HF_DATASET = "ylecun/mnist"
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 # ============================================================================ the model
@@ -462,19 +461,8 @@ class MNIST:
 
 
 def hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE or HF_DATASETS_OFFLINE asks for no network."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in _OFFLINE_VARS)
-
-
-def _hub_reachable(timeout: float) -> bool:
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # cannot test a proxied connection cheaply; let `datasets` try
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """True when an offline variable (HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, ...) is set."""
+    return offline_reason() is not None
 
 
 def _mnist_cache_path() -> Path:
@@ -548,7 +536,7 @@ def load_mnist(*, timeout: float = 3.0) -> MNIST:
                 data = MNIST(f["images"], f["labels"], f"{HF_DATASET} (train split, cached)")
         except Exception:
             data = None
-    if data is None and not hub_offline() and _hub_reachable(timeout):
+    if data is None and not hub_offline() and hub_reachable(timeout):
         try:
             data = _load_from_hub()
         except Exception:

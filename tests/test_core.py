@@ -283,3 +283,23 @@ def test_regimes_accept_data_types_of_their_own():
     train, new = Mix(0.5, 0.0, 0.5).next_data(lambda k: Lazy(k), 10, previous=REAL, real=REAL,
                                              pool=[REAL], rng=np.random.default_rng(0))
     assert train == ("joined", [5, 5]) and new.shape == (5, 1)
+
+
+def test_hub_offline_decision_is_immediate(monkeypatch):
+    import time
+
+    from collapse_utils import hub
+
+    for var in hub.OFFLINE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert hub.offline_reason() is None
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    assert hub.offline_reason() == "HF_DATASETS_OFFLINE=1"
+    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:1")  # nothing listens there
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    t0 = time.perf_counter()
+    assert hub.hub_reachable(timeout=2.0) is False
+    assert time.perf_counter() - t0 < 2.5
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert hub.hub_reachable() is True

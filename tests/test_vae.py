@@ -210,7 +210,7 @@ def test_offline_fallback_is_immediate_and_labelled(monkeypatch):
         raise AssertionError("the Hub must not be asked when HF_DATASETS_OFFLINE=1")
 
     monkeypatch.setattr(vae, "_load_from_hub", no_hub)
-    monkeypatch.setattr(vae, "_hub_reachable", lambda timeout: no_hub())
+    monkeypatch.setattr(vae, "hub_reachable", lambda timeout: no_hub())
     t0 = time.perf_counter()
     data = vae.load_mnist()
     assert time.perf_counter() - t0 < 5.0
@@ -222,14 +222,14 @@ def test_offline_fallback_is_immediate_and_labelled(monkeypatch):
 def test_unreachable_hub_falls_back_too(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("HF_DATASETS_OFFLINE")
-    monkeypatch.setattr(vae, "_hub_reachable", lambda timeout: False)
+    monkeypatch.setattr(vae, "hub_reachable", lambda timeout: False)
     assert vae.load_mnist().stand_in
 
 
 def test_failed_download_falls_back(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("HF_DATASETS_OFFLINE")
-    monkeypatch.setattr(vae, "_hub_reachable", lambda timeout: True)
+    monkeypatch.setattr(vae, "hub_reachable", lambda timeout: True)
 
     def broken():
         raise ConnectionError("no route")
@@ -255,7 +255,7 @@ def test_hub_path_converts_and_caches(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("HF_DATASETS_OFFLINE")
-    monkeypatch.setattr(vae, "_hub_reachable", lambda timeout: True)
+    monkeypatch.setattr(vae, "hub_reachable", lambda timeout: True)
     data = vae.load_mnist()
     assert asked == [("ylecun/mnist", "train")] and data.stand_in is None
     assert np.array_equal(data.images, pixels) and list(data.labels[:3]) == [0, 1, 2]
