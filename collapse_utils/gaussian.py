@@ -29,14 +29,13 @@ from __future__ import annotations
 import math
 from functools import partial
 from numbers import Integral
-from typing import Callable
 
 import numpy as np
 from scipy.special import digamma, gammaln, ndtri, polygamma
 
 from .experiments import Experiment, RunOutput, register
 from .loop import run_generations
-from .regimes import Mix, Schedule, make_regime
+from .regimes import Mix, Schedule, as_schedule, make_regime
 
 ESTIMATORS = ("unbiased", "mle")
 SIM_REGIMES = ("replace", "accumulate", "keep-real", "accumulate-subsample")
@@ -147,7 +146,7 @@ def expected_w2_squared(n, M, sigma: float = 1.0):
 
 def _sizes(M, schedule, steps: int) -> np.ndarray:
     """M_k for the fits k = 0..steps-1: M_0 = M (the real data), M_k = schedule(k)."""
-    sched = _as_schedule(M, schedule)
+    sched = as_schedule(schedule, M, name="schedule")
     return np.array([M] + [sched(k) for k in range(1, steps)], dtype=float)[:steps]
 
 
@@ -423,17 +422,6 @@ def draw_points(model, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- D_0
-def _as_schedule(M: int, schedule) -> Callable[[int], int]:
-    if schedule is None:
-        return Schedule("constant", M)
-    if isinstance(schedule, str):
-        return Schedule(schedule, M)
-    if callable(schedule):
-        return schedule
-    raise ValueError(f"schedule must be None, a Schedule, one of constant, linear, superlinear "
-                     f"or a callable k -> M_k; got {schedule!r}")
-
-
 def source_moments(source: str) -> tuple[float, float]:
     """(mean, variance) of the 1-D D_0 called ``source``; each has mean 0 and variance 1."""
     _check_choice("source", source, SOURCES)
@@ -479,7 +467,7 @@ def _prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedul
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     seed = _check_int("seed", seed, 0)
-    sched = _as_schedule(M, schedule)
+    sched = as_schedule(schedule, M, name="schedule")
     for k in range(1, generations):
         _check_int(f"schedule M_{k}", sched(k), 2)
     reg = make_regime(regime, real_fraction=real_fraction)  # subsample budget: M_i

@@ -266,10 +266,15 @@ class Schedule:
         return int(math.ceil(self.M * (i + 1) ** self.power))
 
 
-def as_schedule(sizes) -> Callable[[int], int]:
-    """An int M means a constant schedule; a callable i -> M_i is used as given."""
-    if isinstance(sizes, (int, np.integer)):
+def as_schedule(sizes, M: int | None = None, name: str = "sizes") -> Callable[[int], int]:
+    """M_i as a callable: an int means constant; a callable is used as given; a schedule
+    name (``constant``, ``linear``, ``superlinear``) or None needs the base size ``M``.
+    ``name`` is the caller's parameter, for the error message."""
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
         return Schedule("constant", int(sizes))
     if callable(sizes):
         return sizes
-    raise ValueError(f"sizes must be an int or a callable i -> M_i; got {sizes!r}")
+    if M is not None and (sizes is None or isinstance(sizes, str)):
+        return Schedule(sizes or "constant", M)
+    raise ValueError(f"{name} must be an int, a callable i -> M_i or one of "
+                     f"{', '.join(SCHEDULES)}; got {sizes!r}")

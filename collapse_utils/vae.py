@@ -57,10 +57,9 @@ import gzip
 import importlib.util
 import io
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 

@@ -119,6 +119,11 @@ def test_schedules():
         Schedule("superlinear", 10, 1.0)
     with pytest.raises(ValueError, match="M must be a positive integer"):
         Schedule("constant", 0)
+    from collapse_utils.regimes import as_schedule
+    assert as_schedule(None, 50)(3) == 50 and as_schedule("linear", 50)(1) == 100
+    assert as_schedule(7)(9) == 7
+    with pytest.raises(ValueError, match="schedule must be an int, a callable"):
+        as_schedule(2.5, 50, name="schedule")
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -221,7 +226,7 @@ def test_vectorised_chains_along_an_axis_and_kept_models():
 def test_loop_validation():
     with pytest.raises(ValueError, match="generations must be a non-negative integer"):
         run_generations(fit, sample, real(), -1, progress=False)
-    with pytest.raises(ValueError, match="sizes must be an int or a callable"):
+    with pytest.raises(ValueError, match="sizes must be an int, a callable"):
         run_generations(fit, sample, real(), 2, sizes="many", progress=False)
 
 
