@@ -3,30 +3,42 @@
 A book that teaches and reproduces Shumailov et al., "AI models collapse when
 trained on recursively generated data", Nature 631, 755-759 (2024).
 
-Shared core
+The core (one module per job)
     profiles     run sizes (``COLLAPSE_PROFILE`` = smoke | default | paper)
+    settings     the declared settings schema of every experiment, checked once
     regimes      replace, accumulate, accumulate-subsample, mix / keep-real; M_i schedules
-    loop         the generational fit-sample loop, seeding, atomic cache and resume
-    experiments  the registry behind ``python -m collapse_utils`` and metrics.json
+    loop         the generational fit-sample loop, named random streams, atomic cache, resume
+    experiments  the registry, the sweep over regimes / variants / seeds, the run cache
+    record       metrics.json and its one reader, ``Record.metric``
     plotting     one figure style for the whole book
-    notebook     glue computed numbers into the prose; the profile banner
+    notebook     glue numbers into the prose, the assert helper, key-number tables
     hub          reach the Hugging Face Hub, or decide at once that it cannot
-One module per model family
+    cli          ``python -m collapse_utils``
+One package per model family
     gaussian, discrete, gmm, vae, lm
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .loop import Generation, LoopResult, run_generations  # noqa: E402
-from .profiles import PROFILES, current_profile, sizes_for  # noqa: E402
+from .loop import Generation, LoopResult, rng_for, run_generations  # noqa: E402
+from .profiles import PROFILES, current_profile  # noqa: E402
+from .record import Record  # noqa: E402
 from .regimes import (  # noqa: E402
     Accumulate, AccumulateSubsample, Mix, Replace, Schedule, keep_real, make_regime,
 )
+from .settings import Setting  # noqa: E402
 
 __all__ = [
-    "Accumulate", "AccumulateSubsample", "Generation", "LoopResult", "Mix", "PROFILES",
-    "Replace", "Schedule", "current_profile", "keep_real", "make_regime", "run_generations",
-    "sizes_for", "run_experiment",
+    "Accumulate", "AccumulateSubsample", "Generation", "LoopResult", "Mix", "PROFILES", "Record",
+    "Replace", "Schedule", "Setting", "current_profile", "keep_real", "make_regime", "rng_for",
+    "run", "run_experiment", "run_generations",
 ]
+
+
+def run(*args, **kwargs):
+    """See :func:`collapse_utils.experiments.run`."""
+    from .experiments import run as _run
+
+    return _run(*args, **kwargs)
 
 
 def run_experiment(*args, **kwargs):

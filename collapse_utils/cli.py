@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .experiments import experiments, get_experiment, resolve_settings, run_experiment, source_digest
 from .profiles import PROFILES, current_profile
+from .settings import describe
 
 
 class UsageError(Exception):
@@ -43,12 +44,17 @@ def _base_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("settings", help="print an experiment's resolved settings as JSON")
     s.add_argument("experiment")
     s.add_argument("--profile", choices=PROFILES)
+    s.add_argument("--schema", action="store_true",
+                   help="with each setting's allowed values and meaning")
     r = sub.add_parser("run", help="run an experiment and write DIR/metrics.json")
     r.add_argument("experiment")
     r.add_argument("--profile", choices=PROFILES)
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--out", default=None, help="folder for metrics.json (default: the run directory)")
-    r.add_argument("--resume", action="store_true", help="continue after the last finished generation")
+    r.add_argument("--out", default=None,
+                   help="folder for metrics.json (default: the experiment's cache folder)")
+    r.add_argument("--resume", action="store_true",
+                   help="reuse finished runs and continue interrupted ones after their last "
+                        "finished generation (default: start afresh)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     b = sub.add_parser("book", help="build the rendered book into _build/html")
     b.add_argument("--profile", choices=PROFILES)
@@ -129,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "settings":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-            print(json.dumps(resolve_settings(args.experiment, args.profile), indent=1))
+            exp = get_experiment(args.experiment)
+            if args.schema:
+                print(json.dumps(describe(exp.settings, args.profile), indent=1))
+            else:
+                print(json.dumps(resolve_settings(exp, args.profile), indent=1))
             return 0
         if args.seed < 0:
             raise UsageError(f"argument --seed: must be a non-negative integer; got {args.seed}")
@@ -143,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         print("collapse_utils: interrupted; finished generations are saved, rerun with --resume",
               file=sys.stderr)
         return 130
-    if record["stand_in"]:
-        print(f"STAND-IN: {record['stand_in']}")
-    print(f"wrote {record['path']}  ({len(record['generations'])} generations, "
-          f"{record['wall_time_s']:.1f} s)")
+    if record.stand_in:
+        print(f"STAND-IN: {record.stand_in}")
+    runs = record.data["runs"]
+    gens = max(len(r["generations"]) for r in runs)
+    print(f"wrote {record.path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {gens} generations, "
+          f"{record.data['wall_time_s']:.1f} s)")
     return 0

@@ -40,7 +40,7 @@ class Generation:
     new: Any            # the fresh model samples inside ``train`` (None at generation 0)
     real: Any           # the original data D_0
     first_model: Any    # generation 0's model, e.g. to score later generations' data
-    rng: np.random.Generator | None = None  # for measurements: its own stream, [seed, i, 1]
+    rng: np.random.Generator | None = None  # for measurements: rng_for(seed, "measure", i)
 
 
 @dataclass
@@ -73,9 +73,39 @@ def progress_bar(*args, disable: bool = False, **kwargs):
     return tqdm(*args, disable=disable or mode == "off", **kwargs)
 
 
+#: the named random streams of a run: stream -> the words after the seed in the
+#: generator's seed sequence.  Each stream is independent of every other, so adding a
+#: measurement never changes what the fit and sample steps draw.
+STREAMS = {
+    "generation": lambda i: [int(i)],             # fit and sample of generation i (the loop)
+    "measure": lambda i: [int(i), 1],             # measurements of generation i (the loop)
+    "real": lambda *k: [10**6, *map(int, k)],     # the real data D_0 of a run
+    "reference": lambda *k: [2**32 - 2, *map(int, k)],  # large reference samples of D_0
+    "figure": lambda *k: [2**32 - 3, *map(int, k)],     # samples drawn only for a figure
+    "init": lambda *k: [2**32 - 4, *map(int, k)],       # a network's initial weights
+}
+
+
+def rng_for(seed: int, stream: str, *keys: int) -> np.random.Generator:
+    """The generator of one named stream of a run: ``default_rng([seed, ...])``.
+
+    ``rng_for(seed, "generation", i)`` is the loop's generator of generation i,
+    ``rng_for(seed, "measure", i)`` its measurements', ``rng_for(seed, "real")`` draws
+    the real data; see :data:`STREAMS`.
+    """
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be one of {', '.join(STREAMS)}; got {stream!r}")
+    return np.random.default_rng([int(seed), *STREAMS[stream](*keys)])
+
+
+def seed_for(seed: int, stream: str, *keys: int) -> int:
+    """An integer seed (for torch or sklearn) drawn from a named stream."""
+    return int(rng_for(seed, stream, *keys).integers(2**63 - 1))
+
+
 def generation_rng(seed: int, generation: int) -> np.random.Generator:
     """The random generator of one generation of one run: a function of (seed, generation)."""
-    return np.random.default_rng([int(seed), int(generation)])
+    return rng_for(seed, "generation", generation)
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -95,6 +125,14 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 def _gen_path(run_dir: Path, i: int) -> Path:
     return Path(run_dir) / f"gen_{i:04d}.pkl"
+
+
+def load_generation(run_dir, i: int, load_model: Callable[[Path], Any] | None = None):
+    """The model that generation ``i`` of a run saved under ``run_dir``."""
+    if load_model is not None:
+        return load_model(Path(run_dir) / f"model_{int(i):04d}")
+    with open(_gen_path(Path(run_dir), int(i)), "rb") as f:
+        return pickle.load(f)["model"]
 
 
 def finished_generations(run_dir: Path | None) -> list[int]:
@@ -223,7 +261,7 @@ def run_generations(
             model = fit(train, rng)
             if i == 0:
                 first_model = model
-            measure_rng = np.random.default_rng([int(seed), i, 1])
+            measure_rng = rng_for(seed, "measure", i)
             values = dict(measure(Generation(i, model, train, new, real_data, first_model,
                                              measure_rng)))
             record(i, values)

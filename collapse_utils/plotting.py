@@ -6,7 +6,9 @@
   shaded band over runs (10-90% quantiles, or +/- one standard deviation):
   :func:`band`;
 * each data regime has one colour everywhere (:data:`REGIME_COLORS`);
-* a stand-in model or data set is named in the title (:func:`label_stand_in`).
+* a stand-in model or data set is named in the title by a short label
+  (:func:`stand_in_title`), its full sentence once in the text;
+* :func:`metric_by_generation` draws a record's metric with one band per regime.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ REGIME_COLORS = {
     "accumulate": "#2471a3",
     "accumulate-subsample": "#7d3c98",
     "keep-real": "#d68910",
+    "verify": "#117a65",
+    "self-correct": "#a04000",
     "real": "#1e8449",
 }
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, zorder=5)
@@ -103,28 +107,99 @@ def theory(ax, x, y, label="theory", **kw):
     return ax.plot(x, y, label=label, **{**THEORY_STYLE, **kw})[0]
 
 
-def label_stand_in(ax, title: str, stand_in: str | None, width: int = 70) -> None:
-    """Set ``title``, marked as a stand-in run when ``stand_in`` is not None.
+REGIME_LABELS = {
+    "replace": "replace",
+    "accumulate": "accumulate",
+    "accumulate-subsample": "accumulate-subsample",
+    "keep-real": "keep 10% real",
+    "verify": "verify",
+    "self-correct": "self-correct",
+}
 
-    The stand-in sentence is wrapped to ``width`` characters so it fits the axes.
+
+def regime_label(name: str, record=None) -> str:
+    """How a regime is named in legends (keep-real with the record's real share)."""
+    if name == "keep-real" and record is not None and "real_fraction" in record.settings:
+        return f"keep {100 * float(record.settings['real_fraction']):g}% real"
+    return REGIME_LABELS.get(name, name)
+
+
+def stand_in_title(title: str, label: str | None) -> str:
+    """``title``, with a short second line "STAND-IN: <label>" when a stand-in ran.
+
+    The full stand-in sentence belongs once in the chapter's text; figure titles
+    carry only the short label (e.g. "SmolLM2-135M on Python docs").
     """
-    if not stand_in:
-        ax.set_title(title)
-        return
-    note = textwrap.fill(f"[STAND-IN: {stand_in}]", width=width)
-    ax.set_title(f"{title}\n{note}", fontsize=9)
+    return f"{title}\nSTAND-IN: {label}" if label else title
 
 
-def profile_note(fig, profile: str, extra: str = "") -> None:
+def label_stand_in(ax, title: str, label: str | None) -> None:
+    """Set ``title`` on ``ax`` with :func:`stand_in_title`."""
+    ax.set_title(stand_in_title(title, label), fontsize=10 if label else None)
+
+
+def profile_note(fig, profile, extra: str = "") -> None:
     """A small note in the figure's bottom-right corner saying which profile produced it.
 
-    Call it last: it lays the figure out (``tight_layout``) leaving a strip at the
-    bottom for the note, so the note never covers an axis label.
+    ``profile`` is a profile name or a :class:`~collapse_utils.record.Record`.  Call
+    it last: it lays the figure out (``tight_layout``) leaving a strip at the bottom
+    for the note, so the note never covers an axis label.
     """
+    profile = getattr(profile, "profile", profile)
     if not fig.get_constrained_layout():
         fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.text(0.995, 0.005, f"profile: {profile}{' · ' + extra if extra else ''}",
              ha="right", va="bottom", fontsize=7, color="0.4")
+
+
+def log_ticks(ax, axis: str = "y") -> None:
+    """Readable ticks on a log axis: decades when the span is wide, 1-2-5 steps when narrow."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    get = ax.get_ylim if axis == "y" else ax.get_xlim
+    lo, hi = get()
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    if lo > 0 and hi / lo < 100:
+        target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        fmt = ScalarFormatter()
+        fmt.set_scientific(False)
+        target.set_major_formatter(fmt)
+        target.set_minor_formatter(NullFormatter())
+    else:
+        target.set_major_locator(LogLocator(base=10))
+
+
+def metric_by_generation(ax, record, metric: str, *, by: str | None = "regime", theory_curve=None,
+                         center: str = "median", spread: str | None = None, log: bool = False,
+                         colors: dict | None = None, ylabel: str | None = None, **selection):
+    """A metric against generation, one line and band per value of axis ``by``.
+
+    The band runs over every matching run (seeds; or chains when the metric holds
+    one value per chain).  ``theory_curve`` is ``(x, y, label)`` or a list of them,
+    drawn in the theory style.  Returns the lines by value of ``by``.
+    """
+    gens = record.generations
+    groups = record.values(by) if by else [None]
+    lines = {}
+    for value in groups:
+        sel = dict(selection, **({by: value} if by else {}))
+        y = record.metric(metric, **sel)
+        if y.ndim == 3:  # (runs, generations, chains): a band over runs and chains
+            y = np.moveaxis(y, 2, 1).reshape(-1, y.shape[1])
+        color = (colors or {}).get(value, REGIME_COLORS.get(value) if by == "regime" else None)
+        label = regime_label(value, record) if by == "regime" else (None if value is None else str(value))
+        lines[value] = band(ax, gens, y, label=label, color=color, center=center, spread=spread)
+    curves = theory_curve if isinstance(theory_curve, list) else ([theory_curve] if theory_curve else [])
+    for x, y, label in curves:
+        theory(ax, x, y, label=label)
+    ax.set_xlabel("generation")
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    if log:
+        ax.set_yscale("log")
+        log_ticks(ax)
+    if len(lines) > 1 or curves:
+        ax.legend()
+    return lines
 
 
 def draw_generational_loop(ax=None):

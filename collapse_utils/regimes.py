@@ -62,13 +62,36 @@ def concat(parts: Sequence, axis: int = 0):
     return np.concatenate(parts, axis=axis)
 
 
+def _chain_indices(chains: tuple, n: int, k: int, rng: np.random.Generator, replace: bool,
+                   sort: bool = False) -> np.ndarray:
+    """Independent index sets, one per chain: an array ``chains + (k,)`` of indices below n."""
+    if replace:
+        index = rng.integers(n, size=(*chains, k))
+    else:
+        index = np.argsort(rng.random((*chains, n)), axis=-1)[..., :k]
+    return np.sort(index, axis=-1) if sort else index
+
+
+def take_per_chain(data: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """``data`` (chains along the axes before ``axis``) at each chain's own ``index``."""
+    index = index.reshape(index.shape + (1,) * (np.ndim(data) - axis - 1))
+    return np.take_along_axis(np.asarray(data), index, axis=axis)
+
+
 def draw_from(data, k: int, rng: np.random.Generator, axis: int = 0):
-    """k samples of ``data``: without replacement when it has at least k, else with."""
+    """k samples of ``data``: without replacement when it has at least k, else with.
+
+    With ``axis > 0`` the axes before it index independent chains (a numpy array
+    of shape chains x samples x ...), and every chain draws its own samples.
+    """
     n = n_samples(data, axis)
     if k == 0:
         return take(data, np.zeros(0, dtype=np.int64), axis)
     if n == 0:
         raise ValueError("cannot draw samples from an empty data set")
+    if axis > 0 and isinstance(data, np.ndarray):
+        index = _chain_indices(data.shape[:axis], n, k, rng, replace=k > n)
+        return take_per_chain(data, index, axis)
     index = rng.choice(n, size=k, replace=k > n)
     return take(data, index, axis)
 
@@ -159,8 +182,12 @@ class AccumulateSubsample(Regime):
     def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
         new = draw(m)
         everything = concat([*pool, new], axis)
-        k = min(self.budget or m, n_samples(everything, axis))
-        index = np.sort(rng.choice(n_samples(everything, axis), size=k, replace=False))
+        n = n_samples(everything, axis)
+        k = min(self.budget or m, n)
+        if axis > 0 and isinstance(everything, np.ndarray):  # each chain its own subset
+            index = _chain_indices(everything.shape[:axis], n, k, rng, replace=False, sort=True)
+            return take_per_chain(everything, index, axis), new
+        index = np.sort(rng.choice(n, size=k, replace=False))
         return take(everything, index, axis), new
 
     def describe(self) -> str:
