@@ -243,8 +243,15 @@ def keep_real(fraction: float) -> Mix:
 REGIMES = ("replace", "accumulate", "accumulate-subsample", "keep-real")
 
 
-def make_regime(name: str, *, real_fraction: float = 0.1, budget: int | None = None) -> Regime:
-    """A regime by name: one of :data:`REGIMES` (``keep-real`` keeps ``real_fraction``)."""
+def make_regime(name: str, *, real_fraction: float = 0.1, budget: int | None = None,
+                accept: Callable | None = None, correct: Callable | None = None,
+                gamma: float = 0.5, max_rounds: int = 20) -> Regime:
+    """A regime by name: one of :data:`REGIMES` (``keep-real`` keeps ``real_fraction``) or
+    of :data:`CURATION_REGIMES` (``verify`` needs ``accept``, ``self-correct`` needs
+    ``correct`` and ``gamma``; see :class:`Verify` and :class:`SelfCorrect`)."""
+    if name in ("verify", "self-correct"):
+        return _make_curation_regime(name, accept=accept, correct=correct, gamma=gamma,
+                                     max_rounds=max_rounds)
     if name == "replace":
         return Replace()
     if name == "accumulate":
@@ -305,3 +312,106 @@ def as_schedule(sizes, M: int | None = None, name: str = "sizes") -> Callable[[i
         return Schedule(sizes or "constant", M)
     raise ValueError(f"{name} must be an int, a callable i -> M_i or one of "
                      f"{', '.join(SCHEDULES)}; got {sizes!r}")
+
+
+# ----------------------------------------------------------------------------- curation
+def _accepted_first(mask: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per chain (leading axes of ``mask``), the indices of the first ``m`` accepted samples
+    in draw order, topped up with the first rejected ones when fewer than ``m`` were accepted;
+    and the number of accepted samples of each chain (capped at ``m``)."""
+    order = np.argsort(~mask, axis=-1, kind="stable")[..., :m]
+    return order, np.minimum(mask.sum(axis=-1), m)
+
+
+@dataclass(frozen=True, repr=False)
+class Verify(Regime):
+    """Train only on fresh model samples that a verifier accepts (Feng et al. 2024).
+
+    ``accept(samples, rng)`` returns a boolean mask over the samples (shape: the
+    chain axes and the sample axis, ``samples.shape[:axis + 1]``).  Each generation
+    draws M_{i+1} samples at a time, keeps the accepted ones in draw order, and draws
+    again until every chain holds M_{i+1} accepted samples or ``max_rounds`` draws
+    were made; a chain still short then fills up with its earliest rejected samples,
+    so the training set always holds M_{i+1} samples (the cap stands for a finite
+    sampling budget).  How good the verifier is belongs to ``accept``: a family
+    makes it err at a rate of its own setting.
+    """
+
+    accept: Callable = None
+    max_rounds: int = 20
+    name = "verify"
+
+    def __post_init__(self):
+        if not callable(self.accept):
+            raise ValueError("accept must be a callable (samples, rng) -> boolean mask")
+        if int(self.max_rounds) != self.max_rounds or self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer; got {self.max_rounds!r}")
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        draws, masks = [], []
+        for _ in range(int(self.max_rounds)):
+            batch = draw(m)
+            mask = np.asarray(self.accept(batch, rng), dtype=bool)
+            if mask.shape != tuple(np.shape(batch)[:axis + 1]):
+                raise ValueError(f"accept must return a mask of shape {np.shape(batch)[:axis + 1]}; "
+                                 f"got {mask.shape}")
+            draws.append(batch)
+            masks.append(mask)
+            accepted = mask.sum(axis=-1) if len(masks) == 1 else accepted + mask.sum(axis=-1)
+            if np.all(accepted >= m):
+                break
+        everything = concat(draws, axis) if len(draws) > 1 else draws[0]
+        mask = np.concatenate(masks, axis=-1)
+        index, _ = _accepted_first(mask, m)
+        if axis > 0 and isinstance(everything, np.ndarray):
+            kept = take_per_chain(everything, index, axis)
+        else:
+            kept = take(everything, index, axis)
+        return kept, kept
+
+    def describe(self) -> str:
+        return f"verify(max_rounds={self.max_rounds})"
+
+
+@dataclass(frozen=True, repr=False)
+class SelfCorrect(Regime):
+    """Train on fresh model samples, each moved towards the real distribution (Gillman et al. 2024).
+
+    ``correct(samples, gamma, rng)`` returns the samples corrected with strength
+    ``gamma``: 0 leaves them as drawn (then this is :class:`Replace`), 1 applies the
+    full correction.  Which direction is "towards the real distribution" is the
+    family's knowledge (an expert, a simulator, the true regression function).
+    """
+
+    correct: Callable = None
+    gamma: float = 0.5
+    name = "self-correct"
+
+    def __post_init__(self):
+        if not callable(self.correct):
+            raise ValueError("correct must be a callable (samples, gamma, rng) -> samples")
+        if not (0.0 <= self.gamma <= 1.0) or not math.isfinite(self.gamma):
+            raise ValueError(f"gamma must lie in [0, 1]; got {self.gamma!r}")
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        new = self.correct(draw(m), self.gamma, rng)
+        if n_samples(new, axis) != m:
+            raise ValueError(f"correct must keep the {m} samples; got {n_samples(new, axis)}")
+        return new, new
+
+    def describe(self) -> str:
+        return f"self-correct(gamma={self.gamma:g})"
+
+
+#: the curation regimes; families that can verify or correct their samples accept them
+CURATION_REGIMES = ("verify", "self-correct")
+
+
+def _make_curation_regime(name: str, *, accept, correct, gamma, max_rounds) -> Regime:
+    if name == "verify":
+        if accept is None:
+            raise ValueError("regime verify needs an accept(samples, rng) function")
+        return Verify(accept, max_rounds)
+    if correct is None:
+        raise ValueError("regime self-correct needs a correct(samples, gamma, rng) function")
+    return SelfCorrect(correct, gamma)

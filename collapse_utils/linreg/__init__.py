@@ -1,0 +1,15 @@
+"""Linear regression refitted on its own labels: the theorems after the paper.
+
+Gerstgrasser et al. (2024): replacing data makes the excess risk grow linearly in
+the generations, accumulating keeps it below pi^2/6 times one fit's; Kazdan et al.
+(2024): a fixed budget drawn from everything lies in between; Dohmatob et al.
+(2024): a constant share of synthetic labels puts a floor under the test error;
+curation by a verifier (Feng et al. 2024) and self-correction (Gillman et al. 2024).
+
+    simulate    data, least squares, samples, verifier and corrector, in chains
+    theory      the closed forms and bounds
+    experiment  ``linear-regression`` and ``linear-regression-mix``
+    figures     the chapter's figures
+"""
+from . import experiment, figures, simulate, theory  # noqa: F401  (registers the experiments)
+from .experiment import regime_theory  # noqa: F401
