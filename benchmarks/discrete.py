@@ -37,7 +37,8 @@ import tracemalloc
 
 import numpy as np
 
-from collapse_utils.discrete import simulate, simulate_absorption
+from collapse_utils.discrete.simulate import absorption as simulate_absorption
+from collapse_utils.discrete.simulate import trajectories as simulate
 
 
 def per_chain_loop(p0, M, generations, chains, seed=0):

@@ -1,26 +1,33 @@
-"""Tests of collapse_utils.discrete: simulation against exact theory, seeds, errors, CLI, resume.
+"""The science of collapse_utils.discrete: simulation against exact theory.
 
 Statistical tolerances: a proportion over n chains is checked within 4 binomial
 standard deviations (two-sided false-alarm rate 6e-5 per check), a mean within
 4 standard errors, an empirical CDF within the DKW bound at alpha = 1e-4.  Every
 simulation has a fixed seed, so a pass is deterministic; the tolerances say how
-unlucky a seed would have to be to fail.
+unlucky a seed would have to be to fail.  Resume, the command line and setting
+validation are tested once for every experiment in tests/test_experiments.py.
+
+Generation 0 fits the real data D_0 (an M-sample of p0), so generation n is
+fit n + 1 of the theory.
 """
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from collapse_utils import discrete as d
-from collapse_utils.experiments import resolve_settings, run_experiment
-from collapse_utils.loop import run_generations
+from collapse_utils.discrete import simulate as sim
+from collapse_utils.experiments import run_experiment
+from collapse_utils.loop import rng_for, run_generations
 
 P0 = np.array([0.5, 0.3, 0.15, 0.045, 0.005])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path / "cache"))
 
 
 def within_binomial(successes, n, p, k=4.0):
@@ -29,233 +36,16 @@ def within_binomial(successes, n, p, k=4.0):
     return abs(successes / n - p) <= k * sd
 
 
-# ----------------------------------------------------------------------------- shape, seeds
-def test_shape_index0_and_lattice():
-    P = d.simulate(P0, 40, 15, chains=7, seed=1)
+# ----------------------------------------------------------------------------- engine
+def test_generation_0_fits_an_M_sample_of_p0_drawn_from_the_real_stream():
+    P = sim.trajectories(P0, 40, 15, chains=7, seed=1)
     assert P.shape == (7, 16, 5)
-    np.testing.assert_array_equal(P[:, 0], np.broadcast_to(P0, (7, 5)))
+    real = rng_for(1, "real").multinomial(40, P0, size=7)
+    np.testing.assert_array_equal(P[:, 0], real / 40)
     np.testing.assert_allclose(P.sum(axis=-1), 1.0, atol=1e-12)
-    # replace: every later generation is a multiple of 1/M
-    np.testing.assert_allclose(P[:, 1:] * 40, np.round(P[:, 1:] * 40), atol=1e-9)
-    assert d.simulate([1.0], 10, 3).shape == (1, 4, 1)
-
-
-def test_reproducible_from_seed():
-    a = d.simulate(P0, 30, 20, chains=50, seed=7)
-    b = d.simulate(P0, 30, 20, chains=50, seed=7)
-    c = d.simulate(P0, 30, 20, chains=50, seed=8)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    for regime in ("keep-real", "accumulate"):
-        np.testing.assert_array_equal(d.simulate(P0, 30, 10, 20, seed=3, regime=regime),
-                                      d.simulate(P0, 30, 10, 20, seed=3, regime=regime))
-    assert d.simulate(P0, 30, 5, chains=3).shape == (3, 6, 5)  # seed=None runs
-
-
-# ----------------------------------------------------------------------------- theory
-def test_theory_helpers_exact_values():
-    assert d.one_step_survival(0.01, 100) == pytest.approx(1 - 0.99**100)
-    assert d.mean_absorption_time_diffusion(0.5, 100) == pytest.approx(200 * math.log(2))
-    # the K-state formula reduces to the two-state one
-    assert d.mean_absorption_time_diffusion([0.3, 0.7], 50) == pytest.approx(
-        d.mean_absorption_time_diffusion(0.3, 50))
-    S = d.survival_probability(P0, 20, 3000)
-    np.testing.assert_allclose(S[:, 1], d.one_step_survival(P0, 20))
-    np.testing.assert_allclose(S[:, -1], P0, atol=1e-9)          # -> fixation probability q
-    assert np.all(np.diff(S[:, 1:], axis=1) <= 1e-12)              # survival only falls
-    np.testing.assert_array_equal(d.fixation_probability(P0), P0)
-    pmf = d.absorption_time_pmf(0.3, 25, 4000)
-    assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
-    assert (np.arange(pmf.size) @ pmf) == pytest.approx(d.mean_absorption_time_exact(0.3, 25),
-                                                        rel=1e-8)
-    g = d.expected_gini_simpson(P0, 100, 2000, "accumulate")
-    assert g[-1] >= (1 - np.sum(P0**2)) * (1 - (math.pi**2 / 6 - 1) / 100)
-    g = d.expected_gini_simpson(P0, 100, 3000, "keep-real", 0.1)
-    assert g[-1] == pytest.approx(d.keep_real_stationary_gini_simpson(P0, 100, 0.1), rel=1e-9)
-    assert d.zipf(4, 0) == pytest.approx(np.full(4, 0.25))
-    lo, hi = d.binomial_interval(30, 100)
-    assert lo < 0.3 < hi and 0.2 < lo and hi < 0.4
-
-
-def test_one_step_and_multi_step_survival_match_simulation():
-    M, chains = 100, 20_000
-    P = d.simulate(P0, M, 10, chains=chains, seed=11)
-    exact = d.survival_probability(P0, M, 10)
-    for n in (1, 3, 10):
-        for i in (2, 3, 4):  # the tail states 0.15, 0.045 and 0.005 (< 1/M)
-            alive = int((P[:, n, i] > 0).sum())
-            assert within_binomial(alive, chains, exact[i, n]), (n, i, alive / chains, exact[i, n])
-    alive = int((P[:, 1, 4] > 0).sum())
-    assert within_binomial(alive, chains, 1 - (1 - 0.005) ** M)
-
-
-def test_martingale_mean():
-    """E[p_n] = p0 at every generation (replace, keep-real and accumulate)."""
-    for regime in d.REGIMES:
-        P = d.simulate(P0, 50, 60, chains=4000, seed=5, regime=regime)
-        for n in (1, 20, 60):
-            mean = P[:, n].mean(axis=0)
-            se = P[:, n].std(axis=0, ddof=1) / math.sqrt(4000)
-            assert np.all(np.abs(mean - P0) <= 4 * se + 1e-12), (regime, n, mean)
-
-
-def test_absorption_and_fixation_probabilities():
-    chains = 10_000
-    res = d.simulate_absorption(P0, 20, 600, chains=chains, seed=2)
-    assert np.isfinite(res.times).all()                       # absorbed with probability 1
-    assert np.all(d.support_size(res.final) == 1)
-    wins = (res.final == 1.0).sum(axis=0)
-    for i, p in enumerate(P0):
-        assert within_binomial(wins[i], chains, p), (i, wins[i] / chains, p)
-    from scipy.stats import chisquare
-
-    assert chisquare(wins, chains * P0).pvalue > 1e-4
-
-
-def test_two_state_absorption_time_distribution():
-    M, p, chains = 30, 0.3, 4000
-    t = d.simulate_absorption([p, 1 - p], M, 1500, chains=chains, seed=9).times
-    assert np.isfinite(t).all()
-    exact = d.mean_absorption_time_exact(p, M)
-    assert abs(t.mean() - exact) <= 4 * t.std(ddof=1) / math.sqrt(chains)
-    # whole distribution: empirical CDF within the DKW band of the exact CDF
-    cdf = np.cumsum(d.absorption_time_pmf(p, M, 1500))
-    ecdf = np.searchsorted(np.sort(t), np.arange(1501), side="right") / chains
-    assert np.max(np.abs(ecdf - cdf)) <= math.sqrt(math.log(2 / 1e-4) / (2 * chains))
-    # the diffusion approximation is within 5% of the exact mean already at M = 30
-    assert d.mean_absorption_time_diffusion(p, M) == pytest.approx(exact, rel=0.05)
-
-
-def test_absorption_time_agrees_between_simulate_and_simulate_absorption():
-    P = d.simulate(P0, 15, 120, chains=300, seed=4)
-    res = d.simulate_absorption(P0, 15, 120, chains=300, seed=4)
-    np.testing.assert_array_equal(d.absorption_time(P), res.times)
-    np.testing.assert_array_equal(P[:, -1], res.final)
-
-
-@pytest.mark.parametrize("regime", d.REGIMES)
-def test_expected_gini_simpson_matches_simulation(regime):
-    M, chains, n = 40, 3000, 80
-    P = d.simulate(P0, M, n, chains=chains, seed=21, regime=regime, real_fraction=0.2)
-    g = d.gini_simpson(P)
-    exact = d.expected_gini_simpson(P0, M, n, regime, 0.2)
-    se = g.std(axis=0, ddof=1) / math.sqrt(chains)
-    n = [1, 5, 20, 80]
-    assert np.all(np.abs(g.mean(axis=0) - exact)[n] <= 4 * se[n]), (regime, g.mean(axis=0)[n], exact[n])
-
-
-def test_regimes_keep_data_sizes_and_support():
-    M = 100
-    # accumulate: the real data stays in the pool, so no state is ever lost
-    P = d.simulate(P0, M, 200, chains=200, seed=1, regime="accumulate")
-    assert np.all(d.support_size(P) == P0.size)
-    # keep-real: 10 fresh real samples a generation, never absorbed in 300 generations
-    P = d.simulate(P0, M, 300, chains=200, seed=1, regime="keep-real", real_fraction=0.1)
-    assert not np.any(d.support_size(P[:, 1:]) == 1)
-    # the training-set sizes follow the core regimes: M for keep-real, M (n + 1) for accumulate
-    for regime, size in (("keep-real", lambda i: M), ("accumulate", lambda i: M * (i + 1))):
-        real = np.broadcast_to(M * P0, (3, 5))
-        res = run_generations(d.fit_frequencies, d.sample_counts, real, 6,
-                              regime=d.count_regime(regime, 0.1), sizes=M, seed=0, axis=1,
-                              measure=lambda g: {"n": float(np.sum(g.train[0]))}, progress=False)
-        assert res.metrics["n"] == pytest.approx([size(i) for i in range(7)])
-
-
-# ----------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(M=0), "M"), (dict(M=2.5), "M"), (dict(M=-3), "M"),
-    (dict(p0=[0.5, -0.1, 0.6]), "p0"), (dict(p0=[0.5, 0.4]), "p0"), (dict(p0=[[0.5, 0.5]]), "p0"),
-    (dict(p0=[np.nan, 1.0]), "p0"),
-    (dict(generations=-1), "generations"), (dict(chains=-2), "chains"), (dict(chains=0), "chains"),
-    (dict(regime="bogus"), "regime"), (dict(real_fraction=1.5), "real_fraction"),
-    (dict(seed=-1), "seed"),
-])
-def test_bad_parameters_raise_value_error_naming_them(kwargs, name):
-    args = dict(p0=[0.5, 0.5], M=10, generations=3, chains=2, seed=0)
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=rf"^{name} must"):
-        d.simulate(**args)
-
-
-def test_error_messages_name_allowed_values():
-    with pytest.raises(ValueError, match="replace, keep-real, accumulate"):
-        d.simulate([1.0], 5, 2, regime="replace-all")
-    with pytest.raises(ValueError, match=r"integer >= 1"):
-        d.simulate([1.0], 0, 2)
-    with pytest.raises(ValueError, match=r"sum to 1"):
-        d.simulate([0.2, 0.2], 5, 2)
-    with pytest.raises(ValueError, match=r"non-negative"):
-        d.simulate([1.2, -0.2], 5, 2)
-    with pytest.raises(ValueError, match=r"^K must"):
-        d.zipf(0)
-    with pytest.raises(ValueError, match=r"^exponent must"):
-        d.zipf(5, -1.0)
-    with pytest.raises(ValueError, match=r"^M must"):
-        d.one_step_survival(0.1, 0)
-    with pytest.raises(ValueError, match=r"^p must"):
-        d.mean_absorption_time_diffusion(1.5, 10)
-    with pytest.raises(ValueError, match=r"^regime must"):
-        d.expected_gini_simpson([1.0], 5, 3, "bogus")
-    with pytest.raises(ValueError, match=r"regime must be one of"):
-        resolve_settings("discrete", "smoke", {"regime": "bogus"})
-
-
-# ----------------------------------------------------------------------------- CLI experiment, resume
-SMALL = {"generations": 25, "chains": 150, "K": 6}
-
-
-@pytest.mark.parametrize("regime", d.REGIMES)
-def test_experiment_resume_gives_identical_metrics(tmp_path, regime):
-    settings = resolve_settings("discrete", "smoke", {**SMALL, "regime": regime})
-    full = d.run_discrete(settings, seed=3, run_dir=tmp_path / "full", progress=False)
-    part = d.run_discrete(settings, seed=3, run_dir=tmp_path / "cut", progress=False, stop_after=11)
-    assert part.generations == list(range(12))                  # interrupted after generation 11
-    resumed = d.run_discrete(settings, seed=3, run_dir=tmp_path / "cut", resume=True,
-                             progress=False)
-    assert resumed.generations == full.generations == list(range(26))
-    assert resumed.metrics == full.metrics
-
-
-def test_experiment_uses_the_same_engine_as_simulate(tmp_path):
-    settings = resolve_settings("discrete", "smoke", SMALL)
-    out = d.run_discrete(settings, seed=4, run_dir=None, progress=False)
-    P = d.simulate(d.zipf(6, settings["zipf_exponent"]), settings["M"], 25, 150, seed=4)
-    for n in (0, 10, 25):
-        expected = d.summary_metrics(P[:, n])
-        for key, value in expected.items():
-            assert out.metrics[key][n] == pytest.approx(value), (key, n)
-    # the martingale shows in the saved metrics: mean p stays at p0 within 4 s.e.
-    # (a [0, 1] variable with mean p0 has variance <= p0 (1 - p0))
-    p0 = d.zipf(6, settings["zipf_exponent"])
-    se = np.sqrt(p0 * (1 - p0) / 150)
-    assert np.all(np.abs(np.array(out.metrics["p_mean"][25]) - p0) <= 4 * se)
-
-
-def test_cli_run_writes_metrics_and_resumes(tmp_path, monkeypatch):
-    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path / "cache"))
-    args = ["--generations", "12", "--chains", "40", "--K", "5"]
-    cmd = [sys.executable, "-m", "collapse_utils", "run", "discrete", "--profile", "smoke",
-           "--seed", "1", "--quiet", "--out", str(tmp_path / "a"), *args]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
-    record = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert record["experiment"] == "discrete" and record["generations"] == list(range(13))
-    assert set(record["metrics"]) >= {"support_mean", "entropy_mean", "absorbed_fraction",
-                                      "survival", "gini_simpson_mean"}
-    assert len(record["metrics"]["survival"][3]) == 5
-    again = subprocess.run([*cmd[:-len(args) - 2], "--out", str(tmp_path / "b"), "--resume", *args],
-                           capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["metrics"] == record["metrics"]
-    bad = subprocess.run([*cmd, "--regime", "bogus"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "regime must be one of" in bad.stderr
-
-
-def test_run_experiment_api(tmp_path, monkeypatch):
-    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
-    rec = run_experiment("discrete", profile="smoke", seed=0, progress=False,
-                         overrides={"generations": 5, "chains": 30, "regime": "accumulate"})
-    assert rec["metrics"]["support_mean"] == [10.0] * 6  # accumulate keeps every state
+    np.testing.assert_allclose(P * 40, np.round(P * 40), atol=1e-9)  # multiples of 1/M
+    np.testing.assert_array_equal(P, sim.trajectories(P0, 40, 15, chains=7, seed=1))
+    assert not np.array_equal(P, sim.trajectories(P0, 40, 15, chains=7, seed=2))
 
 
 def test_one_multinomial_draw_over_all_chains_per_generation():
@@ -269,10 +59,170 @@ def test_one_multinomial_draw_over_all_chains_per_generation():
             calls.append(np.shape(pvals))
             return self.rng.multinomial(n, pvals)
 
-    d._run(np.full(4, 0.25), 50, 12, 300, 0, "replace", 0.0, lambda g: {},
-           sample=lambda P, m, rng: d.sample_counts(P, m, Counting(rng)))
-    assert len(calls) == 12                                    # one per generation
-    assert calls[0] == (300, 4) and all(c[1] == 4 for c in calls)  # all (active) chains at once
+    real = sim.real_counts(np.full(4, 0.25), 50, 300, 0)
+    run_generations(sim.fit_frequencies, lambda P, m, rng: sim.sample_counts(P, m, Counting(rng)),
+                    real, 12, sizes=50, axis=1, progress=False)
+    assert len(calls) == 12 and calls[0] == (300, 4)
+
+
+def test_draw_without_replacement_is_hypergeometric():
+    rng = np.random.default_rng(0)
+    pool = rng.multinomial(100, [0.5, 0.3, 0.2], size=40_000)
+    for k in (10, 90):
+        x = sim.draw_without_replacement(pool, k, rng)
+        assert np.all(x.sum(axis=1) == k) and np.all(x <= pool)
+        r = pool[:, 0] / 100  # hypergeometric mean k r and variance k r (1 - r)(n - k)/(n - 1)
+        var = np.mean(k * r * (1 - r) * (100 - k) / 99)
+        assert abs(np.mean(x[:, 0] - k * r)) <= 4 * math.sqrt(var / x.shape[0])
+        assert np.var(x[:, 0] - k * r) == pytest.approx(var, rel=0.05)
+    np.testing.assert_array_equal(sim.draw_without_replacement(pool[:5], 100, rng), pool[:5])
+
+
+def test_regime_training_sets_follow_the_core_semantics():
+    M = 100
+    sizes = {"replace": lambda i: M, "keep-real": lambda i: M, "accumulate": lambda i: M * (i + 1)}
+    for regime, size in sizes.items():
+        real = sim.real_counts(P0, M, 3, 0)
+        res = run_generations(sim.fit_frequencies, sim.sample_counts, real, 6,
+                              regime=d.count_regime(regime, 0.1), sizes=M, seed=0, axis=1,
+                              measure=lambda g: {"n": float(np.sum(g.train[0])),
+                                                 "real_in": bool(np.all(g.train >= 0))},
+                              progress=False)
+        assert res.metrics["n"] == pytest.approx([size(i) for i in range(7)]), regime
+    with pytest.raises(ValueError, match="regime must be one of replace, keep-real, accumulate"):
+        d.count_regime("bogus")
+
+
+def test_accumulate_keeps_exactly_the_states_of_D0_and_keep_real_never_adds_one():
+    P = sim.trajectories(P0, 100, 200, chains=300, seed=1, regime="accumulate")
+    in_d0 = P[:, 0] > 0
+    assert np.all((P > 0) == in_d0[:, None, :])     # nothing lost, nothing gained
+    assert not in_d0[:, 4].all()                    # the q = 0.005 state is often missing
+    K = sim.trajectories(P0, 100, 300, chains=300, seed=1, regime="keep-real")
+    np.testing.assert_array_equal(K[:, 0], P[:, 0])  # the same D_0 (the "real" stream)
+    assert np.all((K > 0) <= in_d0[:, None, :])
+    assert not np.any(d.support_size(K[:, 1:]) == 1)
+
+
+# ----------------------------------------------------------------------------- theory
+def test_theory_helpers_exact_values():
+    assert d.one_step_survival(0.01, 100) == pytest.approx(1 - 0.99**100)
+    assert d.mean_absorption_time_diffusion(0.5, 100) == pytest.approx(200 * math.log(2))
+    assert d.mean_absorption_time_diffusion([0.3, 0.7], 50) == pytest.approx(
+        d.mean_absorption_time_diffusion(0.3, 50))
+    S = d.survival_probability(P0, 20, 3000)
+    np.testing.assert_allclose(S[:, 1], d.one_step_survival(P0, 20))
+    np.testing.assert_allclose(S[:, -1], P0, atol=1e-9)          # -> fixation probability q
+    assert np.all(np.diff(S[:, 1:], axis=1) <= 1e-12)              # survival only falls
+    np.testing.assert_array_equal(d.fixation_probability(P0), P0)
+    pmf = d.absorption_time_pmf(0.3, 25, 4000)
+    assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
+    assert (np.arange(pmf.size) @ pmf) == pytest.approx(d.mean_absorption_time_exact(0.3, 25),
+                                                        rel=1e-8)
+    G0 = 1 - np.sum(P0**2)
+    g = d.expected_gini_simpson(P0, 100, 2000, "accumulate")
+    assert g[1] == pytest.approx(G0 * 0.99) and g[-1] >= G0 * (1 - math.pi**2 / 600)
+    g = d.expected_gini_simpson(P0, 100, 3000, "keep-real", 0.1)
+    assert g[-1] == pytest.approx(d.keep_real_stationary_gini_simpson(P0, 100, 0.1), rel=1e-9)
+    assert d.keep_real_stationary_gini_simpson(P0, 100, 1.0) == pytest.approx(G0 * 0.99)
+    assert d.keep_real_stationary_gini_simpson(P0, 100, 0.0) == pytest.approx(0.0, abs=1e-12)
+    assert d.zipf(4, 0) == pytest.approx(np.full(4, 0.25))
+    lo, hi = d.binomial_interval(30, 100)
+    assert 0.2 < lo < 0.3 < hi < 0.4
+
+
+@pytest.mark.parametrize("p, needle", [([0.5, -0.1, 0.6], "non-negative"), ([0.5, 0.4], "sum to 1"),
+                                       ([[0.5, 0.5]], "1-D"), ([np.nan, 1.0], "finite")])
+def test_check_distribution_names_p0_and_what_is_wrong(p, needle):
+    with pytest.raises(ValueError, match=rf"^p0 must.*{needle}"):
+        d.check_distribution(p)
+
+
+def test_survival_matches_simulation_one_fit_per_generation():
+    M, chains = 100, 20_000
+    P = sim.trajectories(P0, M, 9, chains=chains, seed=11)
+    exact = d.survival_probability(P0, M, 10)
+    for n in (0, 2, 9):
+        for i in (2, 3, 4):  # the tail states 0.15, 0.045 and 0.005 (< 1/M)
+            alive = int((P[:, n, i] > 0).sum())
+            assert within_binomial(alive, chains, exact[i, n + 1]), (n, i, alive / chains)
+    assert within_binomial(int((P[:, 0, 4] > 0).sum()), chains, 1 - (1 - 0.005) ** M)
+
+
+def test_martingale_mean_in_every_regime():
+    """E[p_n] = p0 at every generation (replace, keep-real and accumulate)."""
+    for regime in d.REGIME_CHOICES:
+        P = sim.trajectories(P0, 50, 60, chains=4000, seed=5, regime=regime)
+        for n in (0, 20, 60):
+            se = P[:, n].std(axis=0, ddof=1) / math.sqrt(4000)
+            assert np.all(np.abs(P[:, n].mean(axis=0) - P0) <= 4 * se + 1e-12), (regime, n)
+
+
+@pytest.mark.parametrize("regime", ["replace", "keep-real", "accumulate"])
+def test_expected_gini_simpson_matches_simulation(regime):
+    M, chains, n = 40, 3000, 80
+    P = sim.trajectories(P0, M, n, chains=chains, seed=21, regime=regime, real_fraction=0.2)
+    g = d.gini_simpson(P)
+    exact = d.expected_gini_simpson(P0, M, n + 1, regime, 0.2)[1:]
+    se = g.std(axis=0, ddof=1) / math.sqrt(chains)
+    at = [0, 1, 5, 20, 80]
+    assert np.all(np.abs(g.mean(axis=0) - exact)[at] <= 4 * se[at]), (regime, g.mean(axis=0)[at])
+
+
+def test_absorption_and_fixation_probabilities():
+    chains = 10_000
+    res = sim.absorption(P0, 20, 600, chains=chains, seed=2)
+    assert np.isfinite(res.times).all() and np.all(d.support_size(res.final) == 1)
+    wins = (res.final == 1.0).sum(axis=0)
+    for i, p in enumerate(P0):
+        assert within_binomial(wins[i], chains, p), (i, wins[i] / chains, p)
+    from scipy.stats import chisquare
+
+    assert chisquare(wins, chains * P0).pvalue > 1e-4
+
+
+def test_two_state_absorption_time_distribution_in_fits():
+    M, p, chains = 30, 0.3, 4000
+    t = sim.absorption([p, 1 - p], M, 1500, chains=chains, seed=9).times + 1  # fits
+    assert np.isfinite(t).all()
+    exact = d.mean_absorption_time_exact(p, M)
+    assert abs(t.mean() - exact) <= 4 * t.std(ddof=1) / math.sqrt(chains)
+    cdf = np.cumsum(d.absorption_time_pmf(p, M, 1501))
+    ecdf = np.searchsorted(np.sort(t), np.arange(1502), side="right") / chains
+    assert np.max(np.abs(ecdf - cdf)) <= math.sqrt(math.log(2 / 1e-4) / (2 * chains))
+    assert d.mean_absorption_time_diffusion(p, M) == pytest.approx(exact, rel=0.05)
+
+
+# ----------------------------------------------------------------------------- records
+def test_records_hold_the_engine_s_numbers():
+    over = {"generations": 40, "chains": 150, "K": 6, "regime": ["replace", "accumulate"]}
+    rec = run_experiment("discrete", profile="smoke", overrides=over, progress=False)
+    p0 = d.zipf(6, rec.settings["zipf_exponent"])
+    np.testing.assert_allclose(d.p0_of(rec), p0)
+    for regime in over["regime"]:
+        P = sim.trajectories(p0, rec.settings["M"], 40, 150, seed=0, regime=regime)
+        for n in (0, 10, 40):
+            expected = d.summary_metrics(P[:, n])
+            for key, value in expected.items():
+                got = rec.metric(key, regime=regime)[0, n]
+                assert got == pytest.approx(value), (regime, key, n)
+    absorbed = rec.metric("absorbed_fraction", regime="replace")[0]
+    assert np.all(np.diff(absorbed) >= 0)  # a delta is absorbing
+
+
+def test_absorption_record_reads_back_each_chain_s_time():
+    rec = run_experiment("discrete-absorption", profile="smoke", progress=False,
+                         overrides={"M": [10, 20], "chains": 300})
+    assert rec.values("M") == [10, 20]
+    for M in (10, 20):
+        assert rec.one(M=M)["generations"][-1] == d.run_length({**rec.settings, "M": M}) == 15 * M
+        t = d.absorption_times(rec, M=M)
+        ref = sim.absorption([0.5, 0.5], M, 15 * M, chains=300, seed=0)
+        np.testing.assert_array_equal(np.sort(t), np.sort(ref.times + 1))
+        np.testing.assert_array_equal(d.final_fixed(rec, M=M), (ref.final == 1.0).sum(axis=0))
+    fix = run_experiment("discrete-fixation", profile="smoke", progress=False,
+                         overrides={"chains": 500, "generations": 50})
+    assert d.run_length(fix.settings | {"M": 20}) == 50 and len(d.p0_of(fix)) == 5
 
 
 def test_explorer_builds_sliders_and_redraws(monkeypatch):
@@ -283,13 +233,24 @@ def test_explorer_builds_sliders_and_redraws(monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from collapse_utils import discrete as dc
+    import importlib
 
-    drawn = []
-    monkeypatch.setattr(dc, "explore_figure", lambda *a, **k: drawn.append((a, k)) or plt.figure())
-    widget = dc.explorer(chains=20).widget  # interact returns the function, its widget attached
+    ex = importlib.import_module("collapse_utils.discrete.explorer")  # the module, not the function
+    asked = []
+    monkeypatch.setattr(ex, "explore_record", lambda *a, **k: asked.append((a, k)) or None)
+    monkeypatch.setattr(ex, "explore_figure", lambda rec: plt.figure())
+    widget = ex.explorer().widget  # interact returns the function, its widget attached
     sliders = {c.description: c for c in widget.children if hasattr(c, "value")}
     assert {"M", "Zipf s", "generations"} <= set(sliders)
-    assert sliders["M"].value == dc.EXPLORER_DEFAULTS["M"]
+    assert sliders["M"].value == ex.EXPLORER_DEFAULTS["M"]
     sliders["M"].value = 120
-    assert drawn[-1][0][0] == 120
+    assert asked[-1][0][0] == 120
+
+
+def test_explore_figure_draws_from_a_record():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rec = d.explore_record(**{**d.EXPLORER_DEFAULTS, "generations": 30}, chains=50)
+    fig = d.explore_figure(rec)
+    assert len(fig.axes) == 3
