@@ -1,10 +1,11 @@
-"""Command line: ``python -m collapse_utils {list, settings, run}``.
+"""Command line: ``python -m collapse_utils {list, settings, run, book, assignments}``.
 
     python -m collapse_utils list
     python -m collapse_utils settings EXPERIMENT [--profile P]
     python -m collapse_utils run EXPERIMENT [--profile P] [--seed S] [--out DIR] [--resume]
                                             [--SETTING VALUE ...]
     python -m collapse_utils book [--profile P] [--strict] [--path-output DIR]
+    python -m collapse_utils assignments [CHAPTER ...] [--out DIR] [--check]
 
 Every setting printed by ``settings`` can be overridden on ``run`` with
 ``--name value`` (dashes or underscores), so any experiment runs at any size.
@@ -38,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def _base_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m collapse_utils", description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="{list,settings,run,book}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="{list,settings,run,book,assignments}")
     sub.required = True
     sub.add_parser("list", help="list the experiments")
     s = sub.add_parser("settings", help="print an experiment's resolved settings as JSON")
@@ -61,6 +62,13 @@ def _base_parser() -> argparse.ArgumentParser:
     b.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
     b.add_argument("--path-output", default=None,
                    help="build into DIR/_build instead of the book's own _build")
+    a = sub.add_parser("assignments", help="write student and autograder versions of the "
+                                           "chapters' graded exercises (otter-grader)")
+    a.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                   help="chapters to write (default: all)")
+    a.add_argument("--out", default="assignments", help="output folder (default: assignments)")
+    a.add_argument("--check", action="store_true",
+                   help="also run the reference solutions against every test")
     return p
 
 
@@ -131,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
             return build_book(args.profile, args.strict, path_output=args.path_output)
+        if args.command == "assignments":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            from .assignments import write_assignments
+
+            write_assignments(args.chapters, args.out, check=args.check)
+            return 0
         get_experiment(args.experiment)  # a bad name fails before anything else
         if args.command == "settings":
             if extra:
