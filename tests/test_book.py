@@ -87,7 +87,11 @@ def test_readme_gives_two_commands_and_ci_runs_the_test_one():
     for cmd in (build, test):
         assert cmd.startswith("python3 -m venv .venv && .venv/bin/pip install") and "-r requirements.txt" in cmd
     ci = (ROOT / ".ci" / "run").read_text()
-    assert test in ci.splitlines()
+    lines = ci.splitlines()
+    assert test in lines, "the README's test command is not a line of .ci/run"
+    # tests/test_browser.py needs Chromium: .ci/run installs it before the tests run
+    before = "\n".join(lines[:lines.index(test)])
+    assert "command -v chromium" in before and "apt-get install -y" in before and "chromium" in before
     assert "CI=true" in ci and "HF_HUB_OFFLINE=1" in ci and "HF_DATASETS_OFFLINE=1" in ci
     assert "COLLAPSE_PROFILE=smoke" in ci
     assert CONFIG["repository"]["url"] in (ROOT / "README.md").read_text()
@@ -103,15 +107,13 @@ def test_requirements_are_exact_pins():
     assert any(re.fullmatch(r"jupyter-book==1\.[0-9.a-z]+", p) for p in pins)
 
 
-def test_book_builds_without_warnings_at_smoke(tmp_path):
-    """`jupyter-book build . -W` at the smoke profile: any warning or notebook error fails."""
-    out = subprocess.run(
-        [sys.executable, "-m", "collapse_utils", "book", "--profile", "smoke", "--strict",
-         "--path-output", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "COLLAPSE_PROFILE": "smoke"})
-    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
-    html = tmp_path / "_build" / "html"
+def test_book_builds_without_warnings_at_smoke(smoke_book):
+    """`jupyter-book build . -W` at the smoke profile: any warning or notebook error fails.
+
+    The build is the session fixture of tests/conftest.py, shared with tests/test_browser.py.
+    """
+    assert smoke_book.returncode == 0, smoke_book.log[-6000:]
+    html = smoke_book.html
     for entry in toc_files():
         page = html / f"{entry}.html"
         assert page.exists(), entry
@@ -124,3 +126,37 @@ def test_book_builds_without_warnings_at_smoke(tmp_path):
     intro = (html / "book" / "intro.html").read_text()
     assert intro.count("<img") >= 2          # the loop diagram and the first experiment
     assert "math notranslate" in intro        # MathJax-rendered math
+
+
+def test_built_pages_serve_their_own_math_one_thebe_and_author_year_labels(smoke_book):
+    """MathJax from the site itself with the book's macros, sphinx-thebe's inline config once,
+    bibliography labels as the citations print them (the browser test checks the rest)."""
+    html = smoke_book.html
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for entry in toc_files():
+        page = (html / f"{entry}.html").read_text()
+        assert "cdn.jsdelivr.net" not in page and "mathjax@" not in page, entry
+        assert page.count("const THEBE_JS_URL") <= 1, f"{entry}: sphinx-thebe included twice"
+    intro = (html / "book" / "intro.html").read_text()
+    assert 'src="../_static/mathjax/tex-chtml.js' in intro
+    macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    assert all(f'"{name}":' in intro for name in macros)
+    refs = (html / "book" / "references.html").read_text()
+    assert re.search(r'class="label"><span class="fn-bracket">\[</span>Shumailov et al\., 2024<', refs)
+    assert "Gelbrich, 1990" in refs
+
+
+def test_license_and_citation_file_agree_with_the_package():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license = { text = "MIT" }' in pyproject
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT"
+    assert cff["title"] == CONFIG["title"]
+    assert cff["repository-code"] == CONFIG["repository"]["url"]
+    bib = (ROOT / "book" / "references.bib").read_text()
+    paper = re.search(r"@article\{shumailov2024nature,.*?\n\}", bib, re.S).group(0)
+    assert f'doi     = {{{cff["preferred-citation"]["doi"]}}}' in paper
+    # the "How to cite" page quotes the paper's entry exactly as the bibliography holds it
+    assert paper in (ROOT / "book" / "cite.md").read_text()
+    assert CONFIG["repository"]["url"] in (ROOT / "book" / "cite.md").read_text()

@@ -1,0 +1,422 @@
+"""The rendered book in a real browser: every page of the smoke build, in headless Chromium.
+
+The pages are served from 127.0.0.1 and every request to any other host is blocked (and
+reported).  A page fails when it
+
+* requests anything off this machine (a CDN, a web font, an analytics beacon, ...);
+* leaves math as raw TeX: a math element that MathJax did not typeset, or ``\\(``,
+  ``\\[`` or ``\\begin{`` in the text outside code;
+* shows an image that did not load, or a local file that answered with an error;
+* has a cell output that is a bare number (``0``, ``0.25``, ``np.float64(0.25)``), an
+  object repr (``<Figure size 640x480 with 1 Axes>``, ``<... at 0x7f...>``) or a traceback;
+* logs an error to the console (an exception, ``console.error``, a failed resource).
+
+Chromium is driven over the Chrome DevTools Protocol (a websocket, ``websocket-client``);
+no browser is downloaded.  Without Chromium the test is skipped (``apt-get install
+chromium``); in CI (``CI=true``), where .ci/run installs it, a missing Chromium fails.
+
+Run it on any built site, with screenshots, without pytest:
+``python tests/test_browser.py _build/html --screenshots /tmp/shots``.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GET_CHROMIUM = ("no Chromium found: install Debian's chromium (`apt-get install chromium`, "
+                "as root) or set CHROMIUM=/path/to/chromium; .ci/run installs it")
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+PAGE_TIMEOUT = 60.0  # seconds for one page to load, typeset and be checked
+
+# What runs in the page once it has loaded: wait for MathJax and the images, then collect
+# what the checks need.  Returns a JSON string.
+PAGE_PROBE = r"""
+(async () => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    try { await MathJax.startup.promise; } catch (e) {}
+  }
+  for (const img of document.images) { if (img.loading === 'lazy') img.loading = 'eager'; }
+  await Promise.all(Array.from(document.images).map(img => img.complete ? null :
+    new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); })));
+  await sleep(50);
+  const skip = 'pre, code, script, style, textarea, mjx-container, .highlight';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.parentElement.closest(skip)) texts.push(n.textContent);
+  }
+  const math = Array.from(document.querySelectorAll('.math'));
+  const raw = math.filter(el => !el.querySelector('mjx-container'))
+                  .map(el => el.textContent.trim().slice(0, 60));
+  const outputs = [];
+  for (const out of document.querySelectorAll('.cell_output .output')) {
+    if (out.closest('.cell_input')) continue;
+    outputs.push({cls: out.className, text: out.innerText || out.textContent || ''});
+  }
+  return JSON.stringify({
+    mathjax: !!(window.MathJax && MathJax.version),
+    math: math.length,
+    typeset: document.querySelectorAll('mjx-container').length,
+    raw_math: raw,
+    text: texts.join(' '),
+    broken_images: Array.from(document.images)
+      .filter(img => !(img.complete && img.naturalWidth > 0))
+      .map(img => img.getAttribute('src')),
+    tracebacks: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error').length,
+    outputs: outputs,
+  });
+})()
+"""
+
+# TeX that MathJax never saw: its delimiters, or a command inside $...$ that MyST did not parse
+RAW_TEX = re.compile(r"\\\(|\\\[|\\begin\{|\$\$|\$[^$]{0,80}?\\[A-Za-z]{2,}"
+                     r"|\$[^$\s][^$]{0,80}?[\^_][^$]{0,80}?\$")
+_NUMBER = r"[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+
+
+def bare_number(text: str) -> bool:
+    """``0``, ``-1.5e-3``, ``np.float64(0.25)``, ``tensor(3.)``, ``(0.1, 0.2)``: plumbing."""
+    t = text.strip()
+    if not t or "\n" in t:
+        return False
+    scalar = rf"(?:(?:np\.|numpy\.)?[A-Za-z_]*\d*\(\s*(?:{_NUMBER})\s*\)|{_NUMBER})"
+    return bool(re.fullmatch(rf"{scalar}|\(\s*{scalar}(?:\s*,\s*{scalar})*\s*,?\s*\)"
+                             rf"|\[\s*{scalar}(?:\s*,\s*{scalar})*\s*\]", t))
+
+
+def object_repr(text: str) -> bool:
+    """``<Figure size 640x480 with 1 Axes>``, ``<matplotlib.lines.Line2D at 0x7f...>``."""
+    t = text.strip()
+    return bool(re.fullmatch(r"(\[?<[^<>\n]+ at 0x[0-9a-f]+>(,\s*<[^<>\n]+ at 0x[0-9a-f]+>)*\]?"
+                             r"|<Figure size [^<>\n]+>)(\s*<Figure size [^<>\n]+>)*", t))
+
+
+def find_chromium() -> str | None:
+    named = os.environ.get("CHROMIUM")
+    if named:
+        return named if Path(named).exists() else shutil.which(named)
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+# ----------------------------------------------------------------------------- serving
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(directory: Path):
+    """The built site on http://127.0.0.1:PORT/ for the duration of the block."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ----------------------------------------------------------------------------- CDP
+class CDP:
+    """A minimal Chrome DevTools Protocol client on one page session (flattened)."""
+
+    def __init__(self, ws_url: str):
+        import websocket  # websocket-client
+
+        self.ws = websocket.create_connection(ws_url, timeout=PAGE_TIMEOUT, suppress_origin=True,
+                                              enable_multithread=False)
+        self.ids = 0
+        self.session: str | None = None
+        self.reset()
+
+    def reset(self):
+        self.loaded = False
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.console: list[str] = []
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+    def _post(self, method: str, params: dict, session: bool = True) -> int:
+        self.ids += 1
+        msg = {"id": self.ids, "method": method, "params": params}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        self.ws.send(json.dumps(msg))
+        return self.ids
+
+    def call(self, method: str, timeout: float = PAGE_TIMEOUT, session: bool = True, **params):
+        wanted = self._post(method, params, session)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._recv(deadline)
+            if msg is None:
+                raise TimeoutError(f"{method}: no reply within {timeout:.0f} s")
+            if msg.get("id") == wanted:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def pump(self, until, timeout: float):
+        """Handle events until ``until()`` is true or ``timeout`` passes; return until()."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            if self._recv(deadline) is None:
+                break
+        return until()
+
+    def _recv(self, deadline: float):
+        import websocket
+
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.ws.settimeout(left)
+        try:
+            msg = json.loads(self.ws.recv())
+        except websocket.WebSocketTimeoutException:
+            return None
+        if "method" in msg:
+            self._event(msg["method"], msg.get("params", {}))
+        return msg
+
+    def _event(self, method: str, p: dict):
+        if method == "Fetch.requestPaused":
+            url = p["request"]["url"]
+            if urlsplit(url).hostname in LOCAL_HOSTS:
+                self._post("Fetch.continueRequest", {"requestId": p["requestId"]})
+            else:
+                self.blocked.append(url)
+                self._post("Fetch.failRequest", {"requestId": p["requestId"],
+                                                 "errorReason": "BlockedByClient"})
+        elif method == "Page.loadEventFired":
+            self.loaded = True
+        elif method == "Network.responseReceived":
+            r = p["response"]
+            if r.get("status", 200) >= 400 and not r["url"].endswith("/favicon.ico"):
+                self.failed.append(f"{r['url']} answered {r['status']}")
+        elif method == "Network.loadingFailed":
+            if p.get("errorText") and p.get("blockedReason") is None \
+                    and "ERR_BLOCKED_BY_CLIENT" not in p.get("errorText", "") \
+                    and not p.get("canceled"):
+                self.failed.append(f"request {p['requestId']} failed: {p['errorText']}")
+        elif method == "Runtime.exceptionThrown":
+            d = p["exceptionDetails"]
+            text = (d.get("exception") or {}).get("description") or d.get("text", "")
+            self.console.append(f"uncaught {text.splitlines()[0] if text else 'exception'}"
+                                f" ({d.get('url', '')}:{d.get('lineNumber', '?')})")
+        elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            args = " ".join(str(a.get("value", a.get("description", ""))) for a in p["args"])
+            self.console.append(f"console.{p['type']}: {args[:200]}")
+        elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
+            e = p["entry"]
+            if "ERR_BLOCKED_BY_CLIENT" in e.get("text", "") or e.get("url", "") in self.blocked:
+                return  # reported as a request off the machine
+            if e.get("url", "").endswith("/favicon.ico"):
+                return
+            self.console.append(f"{e.get('source', 'log')}: {e.get('text', '')[:200]} {e.get('url', '')}".strip())
+
+
+@contextmanager
+def chromium(executable: str):
+    """Headless Chromium with a page session ready: yields a :class:`CDP`."""
+    profile = tempfile.mkdtemp(prefix="book-chromium-")
+    cmd = [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--disable-extensions",
+           "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
+           # nothing leaves the machine even if a request slipped past the Fetch hook
+           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+           "--window-size=1280,900", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+           "about:blank"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cdp = None
+    try:
+        port_file = Path(profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.poll() is not None else ""
+                raise RuntimeError(f"Chromium did not start ({executable}): {err}")
+            time.sleep(0.1)
+        port, path = port_file.read_text().splitlines()[:2]
+        cdp = CDP(f"ws://127.0.0.1:{port}{path}")
+        target = cdp.call("Target.createTarget", session=False, url="about:blank")["targetId"]
+        cdp.session = cdp.call("Target.attachToTarget", session=False, targetId=target,
+                               flatten=True)["sessionId"]
+        for method in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
+            cdp.call(method)
+        cdp.call("Network.setCacheDisabled", cacheDisabled=True)
+        cdp.call("Fetch.enable", patterns=[{"urlPattern": "*"}])
+        yield cdp
+    finally:
+        if cdp is not None:
+            cdp.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- checks
+def check_page(cdp: CDP, url: str, screenshot: Path | None = None) -> list[str]:
+    """Open ``url`` and return what is wrong with it (an empty list when nothing is)."""
+    cdp.reset()
+    cdp.call("Page.navigate", url=url)
+    if not cdp.pump(lambda: cdp.loaded, PAGE_TIMEOUT):
+        return [f"did not finish loading within {PAGE_TIMEOUT:.0f} s"]
+    result = cdp.call("Runtime.evaluate", expression=PAGE_PROBE, awaitPromise=True,
+                      returnByValue=True)
+    if "exceptionDetails" in result:
+        return [f"the page probe failed: {result['exceptionDetails'].get('text')}"]
+    page = json.loads(result["result"]["value"])
+    cdp.pump(lambda: False, 0.3)  # late console messages and requests
+    if screenshot is not None:
+        shot = cdp.call("Page.captureScreenshot", format="png")
+        screenshot.write_bytes(base64.b64decode(shot["data"]))
+
+    problems = []
+    for u in dict.fromkeys(cdp.blocked):
+        problems.append(f"requests a resource off this machine: {u}")
+    if page["math"] and not page["mathjax"]:
+        problems.append(f"MathJax did not load: {page['math']} formulas left as raw TeX")
+    elif page["raw_math"]:
+        problems.append(f"{len(page['raw_math'])} of {page['math']} formulas not typeset, "
+                        f"e.g. {page['raw_math'][0]!r}")
+    text = " ".join(page["text"].split())
+    raw_tex = RAW_TEX.search(text)
+    if raw_tex:
+        at = raw_tex.start()
+        problems.append(f"raw TeX in the text: ...{text[max(0, at - 30):at + 50]}...")
+    for src in page["broken_images"]:
+        problems.append(f"image did not load: {src}")
+    for f in dict.fromkeys(cdp.failed):
+        problems.append(f"failed to load: {f}")
+    if page["tracebacks"]:
+        problems.append(f"{page['tracebacks']} cell output(s) show a traceback")
+    numbers = [o["text"].strip() for o in page["outputs"] if bare_number(o["text"])]
+    if numbers:
+        shown = ", ".join(repr(n[:40]) for n in numbers[:6]) + (", ..." if len(numbers) > 6 else "")
+        problems.append(f"{len(numbers)} cell output(s) are a bare number: {shown}")
+    reprs = [o["text"].strip() for o in page["outputs"] if object_repr(o["text"])]
+    if reprs:
+        problems.append(f"{len(reprs)} cell output(s) are an object repr, e.g. {reprs[0][:60]!r}")
+    tb = [o for o in page["outputs"] if "Traceback (most recent call last)" in o["text"]]
+    if tb and not page["tracebacks"]:
+        problems.append(f"{len(tb)} cell output(s) show a traceback")
+    for c in dict.fromkeys(cdp.console):
+        problems.append(f"console error: {c}")
+    return problems
+
+
+def site_pages(html: Path) -> list[Path]:
+    """Every content page of the built site (not search, genindex, redirects or Sphinx's helpers)."""
+    skip = {"search.html", "genindex.html", "py-modindex.html"}
+    pages = (p for p in html.rglob("*.html")
+             if p.name not in skip and not any(part.startswith("_") for part in p.relative_to(html).parts))
+    # index.html only redirects to the first chapter
+    return sorted(p for p in pages if 'http-equiv="refresh"' not in p.read_text()[:2000].lower())
+
+
+def check_site(html: Path, executable: str, screenshots: Path | None = None) -> dict[str, list[str]]:
+    """{page: problems} for every page of the site at ``html``."""
+    report = {}
+    with serve(html) as base, chromium(executable) as cdp:
+        for page in site_pages(html):
+            rel = page.relative_to(html).as_posix()
+            shot = None
+            if screenshots is not None:
+                screenshots.mkdir(parents=True, exist_ok=True)
+                shot = screenshots / (rel.replace("/", "_").removesuffix(".html") + ".png")
+            try:
+                report[rel] = check_page(cdp, base + rel, shot)
+            except (TimeoutError, RuntimeError) as e:
+                report[rel] = [f"could not be checked: {e}"]
+    return report
+
+
+def format_report(report: dict[str, list[str]]) -> str:
+    bad = {page: problems for page, problems in report.items() if problems}
+    lines = [f"{len(bad)} of {len(report)} pages fail the browser checks:"]
+    for page, problems in bad.items():
+        lines.append(f"  {page}:")
+        lines.extend(f"    - {p}" for p in problems)
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- tests
+def test_the_detectors():
+    for text in (r"let \(x\) be", r"\[ x \]", r"\begin{align}", r"$W_2^2\big(\N(0, 1)$", "$$x$$",
+                 "the $L^2$ metric", "$x_i$"):
+        assert RAW_TEX.search(text), text
+    for text in ("costs $5 or $7", "plain text", r"C:\b", "x = 1", "snake_case and x^2"):
+        assert not RAW_TEX.search(text), text
+    for text in ("0", " 0.25\n", "-1.5e-03", "np.float64(0.9155)", "np.int64(3)", "tensor(3.)",
+                 "(0.1, 0.2)", "[1, 2, 3]", "nan"):
+        assert bare_number(text), text
+    for text in ("generation 0: 0.25", "0.25 0.5\n0.1", "Fit 3 models", "", "M = 100"):
+        assert not bare_number(text), text
+    assert object_repr("<Figure size 640x480 with 1 Axes>")
+    assert object_repr("[<matplotlib.lines.Line2D at 0x7f3a2c1d0>]")
+    assert not object_repr("<b>bold</b>")
+
+
+def test_every_page_in_a_real_browser(smoke_book):
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(GET_CHROMIUM)
+        pytest.skip(GET_CHROMIUM)
+    pytest.importorskip("websocket", reason="websocket-client is missing: "
+                        "`.venv/bin/pip install -r requirements.txt`")
+    pages = site_pages(smoke_book.html) if smoke_book.html.is_dir() else []
+    assert pages, ("the smoke build produced no pages (see test_book_builds_without_warnings_at_"
+                   "smoke):\n" + smoke_book.log[-3000:])
+    report = check_site(smoke_book.html, executable)
+    if any(report.values()):
+        pytest.fail(format_report(report), pytrace=False)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="check a built book in headless Chromium")
+    parser.add_argument("html", type=Path, help="the built site, e.g. _build/html")
+    parser.add_argument("--screenshots", type=Path, default=None, help="save a PNG per page here")
+    args = parser.parse_args()
+    exe = find_chromium()
+    if exe is None:
+        sys.exit(GET_CHROMIUM)
+    rep = check_site(args.html, exe, args.screenshots)
+    print(format_report(rep) if any(rep.values()) else f"all {len(rep)} pages pass")
+    sys.exit(1 if any(rep.values()) else 0)
