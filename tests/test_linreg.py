@@ -113,8 +113,8 @@ def test_mix_formula_first_order_in_one_over_n():
 @pytest.mark.parametrize("over,needle", [
     ({"samples": 11}, "samples must exceed d + 1 = 11 (least squares needs it); got 11"),
     ({"regime": "recycle"}, "regime must be a list of values, each one of replace"),
-    ({"verifier_error": 0.7}, "verifier_error must be a number in [0, 0.5]; got 0.7"),
-    ({"gamma": -0.1}, "gamma must be a number in [0, 1]"),
+    ({"verifier_error": 0.7}, "verifier_error must be a list of values, each a number in [0, 0.5]; got 0.7"),
+    ({"gamma": -0.1}, "gamma must be a list of values, each a number in [0, 1]"),
 ])
 def test_bad_settings_are_rejected_in_one_line(over, needle):
     with pytest.raises(ValueError) as err:
@@ -136,3 +136,23 @@ def test_smoke_sweeps_take_seconds():
                  "self-correct"])
     cu.run("linear-regression-mix", profile="smoke", progress=False)
     assert time.perf_counter() - t0 < 30
+
+
+# ----------------------------------------------------------------------------- Gaussian loops
+def test_gaussian_loops_match_their_exact_moments():
+    from collapse_utils.linreg.loops import loop_moments
+
+    rec = cu.run("self-consuming-gaussian", profile="smoke", progress=False, chains=4000,
+                 synthetic_share=[0.5, 0.9])
+    for loop in rec.values("loop"):
+        for lam in rec.values("synthetic_share"):
+            sel = dict(loop=loop, synthetic_share=lam)
+            for name in ("mean_error", "variance"):
+                mean, se = rec.metric(name, **sel)[0], rec.metric(f"{name}_se", **sel)[0]
+                expected = rec.metric(f"{name}_theory", **sel)[0]
+                assert np.all(np.abs(mean - expected) <= 4.5 * se), (loop, lam, name)
+    M = rec.settings["samples"]
+    full = loop_moments("fully-synthetic", M, 0.5, 100)
+    assert np.allclose(full["mu2"], np.arange(1, 102) / M) and np.allclose(full["s2"], 1.0)
+    fresh = loop_moments("fresh-data", M, 0.5, 400)["mu2"][-1]
+    assert fresh == pytest.approx(1 / (M * (1 - 0.25)), rel=0.01)   # fixed point 1 / (M (1 - lambda^2))

@@ -11,5 +11,5 @@ curation by a verifier (Feng et al. 2024) and self-correction (Gillman et al. 20
     experiment  ``linear-regression`` and ``linear-regression-mix``
     figures     the chapter's figures
 """
-from . import experiment, figures, simulate, theory  # noqa: F401  (registers the experiments)
+from . import experiment, figures, loops, simulate, theory  # noqa: F401  (registers the experiments)
 from .experiment import regime_theory  # noqa: F401

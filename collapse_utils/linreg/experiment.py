@@ -40,9 +40,10 @@ SETTINGS = {
     "real_fraction": Setting(0.1, low=0.0, high=1.0, help="share of real pairs under keep-real"),
     "verify_tolerance": Setting(1.0, low=0.0,
                                 help="verify: accept a pair when |y - x . w*| is at most this"),
-    "verifier_error": Setting(0.1, low=0.0, high=0.5,
+    "verifier_error": Setting([0.1], low=0.0, high=0.5, sweep=True,
                               help="verify: probability that the verifier's decision is wrong"),
-    "gamma": Setting(0.3, low=0.0, high=1.0, help="self-correct: strength of the correction"),
+    "gamma": Setting([0.3], low=0.0, high=1.0, sweep=True,
+                     help="self-correct: strength of the correction"),
 }
 
 MIX_SETTINGS = {
