@@ -3,7 +3,7 @@
     python benchmarks/gmm.py [--generations N] [--paper]
 
 1. Seconds per generation of the protocol (fit from scratch + sample + metrics),
-   with one BLAS/OpenMP thread (what ``gmm.run_gmm`` uses) and with the library
+   with one BLAS/OpenMP thread (what ``gmm.run_chain`` uses) and with the library
    defaults.  On a 2-core machine shared with other jobs the default threads of
    k-means made a fit ~10x slower, which is why the run limits them.
 2. What a warm start (sklearn ``warm_start=True``: EM starts at the previous
@@ -22,18 +22,21 @@ import warnings
 import numpy as np
 
 from collapse_utils import gmm
+from collapse_utils.experiments import resolve_settings
+from collapse_utils.loop import rng_for
 
 
 def per_generation(generations: int, limit_threads: bool) -> float:
     from threadpoolctl import threadpool_limits
 
-    s = dict(gmm.GMM_SETTINGS["paper"], generations=generations)
+    s = resolve_settings("gmm", "paper", {"generations": generations})
+    s.pop("seeds")
     t = time.perf_counter()
     if limit_threads:
-        gmm.run_gmm(s, progress=False, keep=())  # limits threads itself
+        gmm.run_chain(s, progress=False)  # limits threads itself
     else:
         # the same loop, threads as the libraries choose
-        real = gmm.real_data(1000, rng=np.random.default_rng([0, 10**6]))
+        real = gmm.real_data(1000, rng=rng_for(0, "real"))
         from collapse_utils.loop import run_generations
         original = gmm.original_mixture()
         with threadpool_limits(limits=None):
@@ -87,7 +90,7 @@ def main() -> None:
         t = time.perf_counter()
         rec = run_experiment("gmm", profile="paper", progress=False)
         cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
-        m = rec["metrics"]["component_std"]
+        m = rec.metric("component_std")[0]
         print(f"paper profile: 2050 generations in {time.perf_counter() - t:.0f} s wall, "
               f"{cpu:.0f} s CPU; component std {m[0]:.4f} -> {m[-1]:.4f}")
 

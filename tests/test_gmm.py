@@ -1,4 +1,6 @@
-"""Gaussian mixtures: the closed-form L2 distance, sampling, tails, the protocol, regimes, resume, CLI."""
+"""Gaussian mixtures: the closed-form L2 distance, sampling, tails, the drift theory, the protocol
+and its regimes.  Resume, the command line and settings plumbing are tested once for every
+experiment in tests/test_experiments.py."""
 import json
 import math
 
@@ -8,8 +10,7 @@ from scipy import integrate
 from scipy.stats import multivariate_normal
 
 from collapse_utils import gmm
-from collapse_utils.cli import main as cli_main
-from collapse_utils.experiments import resolve_settings
+from collapse_utils.experiments import resolve_settings, run_experiment
 
 
 def mixture_pdf(mix, x):
@@ -162,6 +163,9 @@ def test_measure_at_generation_zero():
     x = gmm.real_data(1000, rng=np.random.default_rng(0))
     m = gmm.fit_mixture(x, np.random.default_rng(0))
     out = gmm.measure_mixture(m, m, gmm.original_mixture())
+    # the geometric-mean std is at most the RMS std over axes (AM-GM on the eigenvalues)
+    assert np.all(gmm.component_geo_stds(m) <= gmm.component_stds(m) + 1e-12)
+    assert out["log_geo_std"] == pytest.approx(np.log(gmm.component_geo_stds(m)).mean())
     assert out["l2_to_gen0"] == 0.0
     # two components fitted to one unit blob: each narrower than the blob, the mixture ~1
     assert 0.6 < out["component_std"] < 1.0
@@ -171,107 +175,111 @@ def test_measure_at_generation_zero():
     assert sum(out["weights"]) == pytest.approx(1.0)
 
 
+# ----------------------------------------------------------------------------- the drift theory
+def test_expected_log_std_drift_matches_wishart_simulation():
+    rng = np.random.default_rng(0)
+    for N in (12, 40):
+        x = rng.standard_normal((40_000, N, 2)) @ np.array([[2.0, 0.0], [0.7, 0.5]])
+        S = np.einsum("rni,rnj->rij", x - x.mean(1, keepdims=True), x - x.mean(1, keepdims=True)) / N
+        true = np.linalg.slogdet(np.array([[4.0, 1.4], [1.4, 0.74]]))[1]
+        drift = (np.linalg.slogdet(S)[1] - true) / 4      # log det^(1/2d), d = 2
+        assert drift.mean() == pytest.approx(gmm.expected_log_std_drift(N), abs=4 * drift.std() / 200)
+        # about -(d + 3) / (4N)
+        assert gmm.expected_log_std_drift(N) == pytest.approx(-5 / (4 * N), rel=0.25)
+    with pytest.raises(ValueError, match="n_points must exceed dim"):
+        gmm.expected_log_std_drift(2)
+
+
+def test_effective_drift_uses_each_components_share():
+    w = np.array([[0.5, 0.5], [0.9, 0.1]])
+    d = gmm.effective_drift(w, 1000)
+    assert d[0] == pytest.approx(gmm.expected_log_std_drift(500))
+    assert d[1] == pytest.approx((gmm.expected_log_std_drift(900) + gmm.expected_log_std_drift(100)) / 2)
+    # an uneven split drifts faster than an even one: 1/N is convex
+    assert d[1] < d[0]
+
+
+def test_em_keeps_the_sample_mean_and_covariance():
+    """Why the whole mixture is refitted like one Gaussian: EM's M-step moments add up to the
+    data's mean and biased covariance (plus sklearn's reg_covar = 1e-6 on the diagonal)."""
+    x = gmm.real_data(500, rng=np.random.default_rng(2)) @ np.array([[1.0, 0.3], [0.0, 0.6]])
+    mean, cov = gmm.mixture_moments(gmm.fit_mixture(x, np.random.default_rng(3)))
+    assert np.allclose(mean, x.mean(0), atol=1e-10)
+    assert np.allclose(cov, np.cov(x.T, bias=True) + 1e-6 * np.eye(2), atol=1e-8)
+
+
 # ----------------------------------------------------------------------------- runs
 SMALL = {"points": 200, "generations": 12, "components": 2, "variant": "one-blob",
          "separation": 6.0, "regime": "replace", "real_fraction": 0.1}
 
 
-def test_run_is_reproducible_and_keeps_models():
-    a = gmm.run_gmm(SMALL, seed=1, progress=False)
-    b = gmm.run_gmm(SMALL, seed=1, progress=False)
-    c = gmm.run_gmm(SMALL, seed=2, progress=False)
+def test_run_is_reproducible_and_uses_the_named_streams():
+    a = gmm.run_chain(SMALL, seed=1, progress=False)
+    b = gmm.run_chain(SMALL, seed=1, progress=False)
+    c = gmm.run_chain(SMALL, seed=2, progress=False)
     assert a.metrics == b.metrics
     assert a.metrics["l2_to_gen0"] != c.metrics["l2_to_gen0"]
-    assert sorted(a.models) == [0, 12]
     assert a.metrics["l2_to_gen0"][0] == 0.0 and len(a.metrics["l2_to_gen0"]) == 13
+    # the real data are rng_for(seed, "real") = default_rng([seed, 10**6]); generation 0 fits
+    # them with default_rng([seed, 0])
+    real = gmm.real_data(200, rng=np.random.default_rng([1, 10**6]))
+    assert np.array_equal(gmm.run_real_data(SMALL, 1), real)
+    first = gmm.fit_mixture(real, np.random.default_rng([1, 0]))
+    assert a.metrics["component_std"][0] == gmm.component_stds(first).mean()
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    s = dict(SMALL, regime="keep-real")
-    full = gmm.run_gmm(s, seed=4, progress=False, keep=(0, 5, 12))
-    part = gmm.run_gmm(s, seed=4, progress=False, run_dir=tmp_path, stop_after=6, keep=(0, 5, 12))
-    assert part.generations == list(range(7))
-    resumed = gmm.run_gmm(s, seed=4, progress=False, run_dir=tmp_path, resume=True, keep=(0, 5, 12))
-    assert resumed.result.resumed_from == 6
-    assert resumed.metrics == full.metrics
-    for g in (0, 5, 12):
-        assert np.array_equal(resumed.models[g].covariances, full.models[g].covariances)
+def test_models_are_kept_in_the_run_cache(tmp_path, monkeypatch):
+    from collapse_utils.loop import load_generation
+
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    rec = run_experiment("gmm", profile="smoke", overrides={"generations": 3}, progress=False)
+    model = gmm.as_mixture(load_generation(rec.run_dir(), 3))
+    assert gmm.component_stds(model).mean() == rec.metric("component_std")[0, 3]
+
+
+def test_points_must_cover_the_components():
+    with pytest.raises(ValueError, match=r"points must be at least components \(4\); got 3"):
+        resolve_settings("gmm", "smoke", {"points": 3, "components": 4})
 
 
 def test_regimes_training_sets_and_collapse():
     base = dict(SMALL, points=30, generations=40)
-    sizes = {r: gmm.run_gmm(dict(base, generations=3, regime=r), progress=False).metrics["train_size"]
+    sizes = {r: gmm.run_chain(dict(base, generations=3, regime=r), progress=False).metrics["train_size"]
              for r in ("replace", "keep-real", "accumulate")}
     assert sizes["replace"] == sizes["keep-real"] == [30] * 4
     assert sizes["accumulate"] == [30, 60, 90, 120]
     # M = 30 points, two components of ~15 each: the log std drifts by about -1.25/15 per
     # generation, so after 40 generations the replaced chain's std is ~ e^-3.3 of its start
     # (seeds 0-2 end at 0.02-0.10), while accumulating keeps it (0.75-1.13)
-    end = {r: np.median([gmm.run_gmm(dict(base, regime=r), seed=k, progress=False)
+    end = {r: np.median([gmm.run_chain(dict(base, regime=r), seed=k, progress=False)
                          .metrics["component_std"][-1] for k in range(3)])
            for r in ("replace", "accumulate")}
     assert end["replace"] < 0.5 < 0.65 < end["accumulate"]
 
 
-def test_sweep_shapes():
-    s = {"points": 60, "generations": 3, "seeds": 2, "components": 2, "separation": 6.0,
-         "variants": ["two-blobs"], "regimes": ["replace", "keep-real"], "real_fraction": 0.1}
-    out = gmm.run_sweep(s, progress=False)
-    assert set(out) == {("two-blobs", "replace"), ("two-blobs", "keep-real")}
-    assert out[("two-blobs", "replace")]["l2_to_gen0"].shape == (2, 4)
-
-
-def test_settings_validation_names_the_parameter():
-    with pytest.raises(ValueError, match="points must be an integer >= 2"):
-        gmm.run_gmm(dict(SMALL, points=1), progress=False)
-    with pytest.raises(ValueError, match="generations must be an integer >= 0"):
-        gmm.run_gmm(dict(SMALL, generations=-1), progress=False)
-    with pytest.raises(ValueError, match="points must be at least components"):
-        gmm.run_gmm(dict(SMALL, points=3, components=4), progress=False)
-    with pytest.raises(ValueError, match="variant must be one of one-blob, two-blobs"):
-        gmm.run_gmm(dict(SMALL, variant="three-blobs"), progress=False)
-    with pytest.raises(ValueError, match="regime must be one of"):
-        gmm.run_gmm(dict(SMALL, regime="mix"), progress=False)
-    with pytest.raises(ValueError, match="real_fraction must lie in"):
-        gmm.run_gmm(dict(SMALL, real_fraction=1.5), progress=False)
-    with pytest.raises(ValueError, match="separation must be a positive number"):
-        gmm.run_gmm(dict(SMALL, separation=0.0), progress=False)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        gmm.run_gmm(SMALL, seed=-1, progress=False)
-    with pytest.raises(ValueError, match="regimes must be drawn from"):
-        gmm.run_sweep(dict(gmm.SWEEP_SETTINGS["smoke"], regimes=["replace", "nope"]), progress=False)
-    with pytest.raises(ValueError, match="variant must be one of"):
-        resolve_settings("gmm", "smoke", {"variant": "nope"})
-
-
 def test_paper_row_is_the_public_protocol():
     paper = resolve_settings("gmm", "paper")
     assert paper == {"points": 1000, "generations": 2050, "components": 2, "variant": "one-blob",
-                     "separation": 6.0, "regime": "replace", "real_fraction": 0.1}
+                     "separation": 6.0, "regime": "replace", "real_fraction": 0.1, "seeds": 1}
 
 
-def test_cli_smoke_run(tmp_path, capsys):
-    rc = cli_main(["run", "gmm", "--profile", "smoke", "--generations", "4", "--variant",
-                   "two-blobs", "--out", str(tmp_path), "--quiet"])
-    assert rc == 0
-    record = json.loads((tmp_path / "metrics.json").read_text())
-    assert record["experiment"] == "gmm" and record["generations"] == [0, 1, 2, 3, 4]
-    assert record["settings"]["variant"] == "two-blobs"
-    for key in ("l2_to_gen0", "component_std", "tail_2sd", "tail_3sd"):
-        assert len(record["metrics"][key]) == 5
-    assert cli_main(["run", "gmm", "--regime", "nope", "--quiet"]) == 2
-    assert "regime must be one of" in capsys.readouterr().err
-
-
-def test_recorded_paper_profile_run_is_what_the_code_computes():
+def test_recorded_paper_profile_run_is_what_the_code_computes(tmp_path, monkeypatch):
     """The chapter quotes gmm.PAPER_PROFILE_RUN (2050 generations, seed 0) at every profile;
-    rerun it and check the quoted numbers (about 40 s on the CI machine)."""
-    from collapse_utils import gmm
-
-    run = gmm.run_gmm(profile="paper", seed=0, progress=False, keep=())
-    rec = gmm.PAPER_PROFILE_RUN
-    m = run.metrics
-    assert run.generations[-1] == rec["generations"] == 2050
-    assert abs(m["component_std"][0] - rec["component_std_start"]) < 5e-6
-    assert abs(m["component_std"][-1] - rec["component_std_end"]) < 5e-6
-    assert abs(m["l2_to_gen0"][-1] - rec["l2_to_gen0_end"]) < 0.5
+    rerun it through the experiment and check the quoted numbers (about 40 s on the CI machine)."""
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    rec = run_experiment("gmm", profile="paper", seed=0, progress=False)
+    paper = gmm.PAPER_PROFILE_RUN
+    std, l2 = rec.metric("component_std")[0], rec.metric("l2_to_gen0")[0]
+    assert rec.generations[-1] == paper["generations"] == 2050
+    assert abs(std[0] - paper["component_std_start"]) < 5e-6
+    assert abs(std[-1] - paper["component_std_end"]) < 5e-6
+    assert abs(l2[-1] - paper["l2_to_gen0_end"]) < 0.5
+    assert abs(rec.metric("total_std")[0, -1] - paper["total_std_end"]) < 5e-5
+    light = rec.metric("weights")[0, :, -1]
+    assert abs(light.mean() - paper["lighter_weight_mean"]) < 5e-4 and light.max() < 0.5
+    total, comps = (np.diff(rec.metric(k)[0]) for k in ("total_log_geo_std", "log_geo_std"))
+    assert abs(total.mean() - paper["total_log_drift"]) < 5e-6
+    assert abs(total.std() / np.sqrt(len(total)) - paper["total_log_drift_se"]) < 5e-6
+    assert abs(comps.mean() - paper["component_log_drift"]) < 5e-6
+    drift = gmm.effective_drift(rec.metric("weights")[0], 1000)[:-1].mean()
+    assert abs(drift - paper["effective_drift"]) < 5e-6

@@ -1,0 +1,40 @@
+"""Gaussian mixtures refitted generation after generation (Shumailov et al. 2024, supplement).
+
+One job per module:
+
+    mixture     the model: :class:`Mixture`, the protocol's EM fit, sampling, density, spreads
+    distance    the closed-form squared L2 distance between mixtures
+    data        the real data: one unit blob (the public notebook) or two separated blobs
+    tails       tail masses, tail ratios and tail coverage
+    theory      sampling-error drift of a refitted Gaussian; effective sample sizes
+    measure     one generation's metrics
+    experiment  settings schemas, the run function, the ``gmm`` and ``gmm-sweep`` experiments
+    figures     scatter grids, the protocol's panels, the sweep's bands
+"""
+from . import experiment  # noqa: F401  (registers gmm and gmm-sweep)
+from .data import VARIANTS, blob_centres, original_mixture, real_data
+from .distance import l2_distance
+from .experiment import (
+    GMM_SETTINGS, PAPER_PROFILE_RUN, SCATTER_GENERATIONS, SWEEP_SETTINGS, run_chain, run_real_data,
+)
+from .figures import (
+    draw_mixture, load_models, plot_protocol, plot_scatter_grid, plot_sweep, scatter_generations,
+    sweep_metric,
+)
+from .measure import measure_mixture
+from .mixture import (
+    Mixture, as_mixture, component_geo_stds, component_stds, fit_mixture, mixture_logpdf,
+    mixture_moments, sample_mixture,
+)
+from .tails import TAIL_RADII, tail_coverage, tail_mass, tail_masses, tail_ratio
+from .theory import effective_drift, expected_log_std_drift, reference_std
+
+__all__ = [
+    "GMM_SETTINGS", "Mixture", "PAPER_PROFILE_RUN", "SCATTER_GENERATIONS", "SWEEP_SETTINGS",
+    "TAIL_RADII", "VARIANTS", "as_mixture", "draw_mixture", "load_models", "plot_protocol",
+    "plot_scatter_grid", "plot_sweep", "scatter_generations", "sweep_metric", "blob_centres", "component_geo_stds",
+    "component_stds", "effective_drift", "expected_log_std_drift",
+    "fit_mixture", "l2_distance", "measure_mixture", "mixture_logpdf", "mixture_moments",
+    "original_mixture", "real_data", "reference_std", "run_chain", "run_real_data",
+    "sample_mixture", "tail_coverage", "tail_mass", "tail_masses", "tail_ratio",
+]

@@ -1,0 +1,200 @@
+"""The chapter's figures, drawn from a :class:`~collapse_utils.record.Record`.
+
+Each function reads the profile, the settings and (for the scatter grid) the
+run's cache folder from the record, so a figure always says which run made it.
+Panels are sized for a phone as well as for a page: at most three per row in the
+scatter grid, two elsewhere, and fonts at least the size of the body text.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..loop import load_generation, rng_for
+from ..plotting import (REGIME_COLORS, band, generation_colors, log_ticks, profile_note,
+                        regime_label, theory)
+from .experiment import SCATTER_GENERATIONS, run_real_data
+from .mixture import as_mixture, sample_mixture
+from .theory import expected_log_std_drift
+
+#: font sizes of this chapter's figures (they are shown at page width, and on a phone)
+FONTS = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
+         "xtick.labelsize": 11, "ytick.labelsize": 11}
+
+METRIC_LABELS = {
+    "component_std": "component std",
+    "geo_std": "components' geometric-mean std",
+    "total_geo_std": "mixture's geometric-mean std",
+    "l2_to_gen0": r"$\int (p_n - p_0)^2\,dx$",
+    "total_std": "std of the whole mixture",
+    "mean_shift": "distance of the mean from the origin",
+    "weight_max": "largest mixing weight",
+    "tail_2sd": "tail coverage beyond 2 sd",
+    "tail_3sd": "tail coverage beyond 3 sd",
+    "tail_ratio_2sd": "tail mass ratio beyond 2 sd",
+    "tail_ratio_3sd": "tail mass ratio beyond 3 sd",
+}
+
+
+#: metrics drawn as exp of a recorded log metric
+DERIVED = {"geo_std": "log_geo_std", "total_geo_std": "total_log_geo_std"}
+
+
+def sweep_metric(record, key: str, **selection) -> np.ndarray:
+    """``record.metric(key, ...)``, or exp of the recorded log for a key of :data:`DERIVED`."""
+    if key in DERIVED:
+        return np.exp(record.metric(DERIVED[key], **selection))
+    return record.metric(key, **selection)
+
+
+def scatter_generations(record) -> list[int]:
+    """The public notebook's scatter generations that this record's runs reached."""
+    last = int(record.generations[-1])
+    return [g for g in SCATTER_GENERATIONS if g <= last]
+
+
+def load_models(record, generations: Sequence[int], **selection) -> dict:
+    """{generation: Mixture} of one run, read from its cache folder (``rec.run_dir``)."""
+    folder = record.run_dir(**selection)
+    return {int(g): as_mixture(load_generation(folder, int(g))) for g in generations}
+
+
+def draw_mixture(ax, model, *, color="C0", n_sd: float = 2.0, **kw) -> None:
+    """Draw each component's ``n_sd`` standard-deviation ellipse, line width by weight."""
+    from matplotlib.patches import Ellipse
+
+    mix = as_mixture(model)
+    for w, mu, S in zip(mix.weights, mix.means, mix.covariances):
+        vals, vecs = np.linalg.eigh(S)
+        angle = math.degrees(math.atan2(vecs[1, -1], vecs[0, -1]))
+        width, height = 2 * n_sd * np.sqrt(np.clip(vals[::-1], 0, None))
+        ax.add_patch(Ellipse(mu, width, height, angle=angle, fill=False, edgecolor=color,
+                             linewidth=0.8 + 2.4 * float(w), **kw))
+
+
+def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, points: int = 1000,
+                      lim: float | None = None, ncol: int = 3, **selection):
+    """Real data and samples of the given generations' mixtures of one run, on the same axes.
+
+    Models are loaded from the run's cache folder; each panel shows ``points``
+    fresh draws from that generation's mixture (the run's ``figure`` stream) and
+    the components' 2-sd ellipses.  ``generations`` defaults to
+    :func:`scatter_generations`.
+    """
+    import matplotlib.pyplot as plt
+
+    run = record.one(**selection)
+    seed = int(run.get("seed", record.seed))
+    gens = list(generations if generations is not None else scatter_generations(record))
+    models = load_models(record, gens, **selection)
+    real = run_real_data(record.settings, seed)
+    lim = float(np.ceil(np.abs(real).max() + 0.5)) if lim is None else lim
+    panels = [("real data $D_0$", real, None, REGIME_COLORS["real"])]
+    for g, c in zip(gens, generation_colors(gens, int(record.generations[-1]))):
+        x = sample_mixture(models[g], points, rng_for(seed, "figure", g))
+        panels.append((f"generation {g}", x, models[g], c))
+    nrow = math.ceil(len(panels) / ncol)
+    with plt.rc_context(FONTS):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 3.0 * nrow + 0.3), sharex=True,
+                                 sharey=True, squeeze=False)
+        for ax, (title, x, model, color) in zip(axes.flat, panels):
+            ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=color, linewidths=0)
+            if model is not None:
+                draw_mixture(ax, model, color="black")
+            ax.set_title(title)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_axis_off()
+        profile_note(fig, record)
+    return fig
+
+
+def plot_protocol(record, **selection):
+    """Four panels against generation for one run: the L2 distance to generation 0 (log
+    scale); the spread of the components and of the whole mixture with the sampling-error
+    drift of the whole (:func:`~collapse_utils.gmm.theory.expected_log_std_drift`, N = M);
+    the lighter component's weight; the tails beside the mixture's overall std."""
+    import matplotlib.pyplot as plt
+
+    gens = record.generations
+    one = lambda key: record.metric(key, **selection)[0]  # noqa: E731
+    M = int(record.settings["points"])
+    light = one("weights")[:, -1]
+    with plt.rc_context(FONTS):
+        fig, axes = plt.subplots(2, 2, figsize=(10, 7.8))
+        ax1, ax2, ax3, ax4 = axes.flat
+        ax1.plot(gens[1:], one("l2_to_gen0")[1:], color="C0")
+        ax1.set_yscale("log")
+        log_ticks(ax1)
+        ax1.set(xlabel="generation", ylabel=r"$\int (p_n - p_0)^2\,dx$",
+                title="L2 distance to generation 0")
+        total = one("total_log_geo_std")
+        ax2.plot(gens, np.exp(total), color="black", label="whole mixture")
+        ax2.plot(gens, one("component_std"), color="C3", label="components (mean)")
+        theory(ax2, gens, np.exp(total[0] + gens * expected_log_std_drift(M)),
+               label=f"one Gaussian, N = M = {M}")
+        ax2.set_yscale("log")
+        log_ticks(ax2)
+        ax2.set(xlabel="generation", ylabel="standard deviation", title="Spread")
+        ax2.legend(loc="lower left")
+        ax3.plot(gens, light, color="0.5", linewidth=0.7)
+        ax3.axhline(light.mean(), color="C1", label=f"mean {light.mean():.2f}")
+        ax3.axhline(0.5, color="0.3", linewidth=0.8, linestyle=":")
+        ax3.set(xlabel="generation", ylabel="weight", ylim=(0, 0.55),
+                title="Weight of the lighter component")
+        ax3.legend(loc="lower right")
+        ax4.plot(gens, one("total_std"), color="black", label="std of the mixture")
+        ax4.plot(gens, one("tail_2sd"), color="C1", label="tail coverage, 2 sd")
+        ax4.plot(gens, one("tail_3sd"), color="C4", label="tail coverage, 3 sd")
+        ax4.axhline(1.0, color="0.5", linewidth=0.8)
+        ax4.set(xlabel="generation", ylabel="relative to the original", title="Tails and spread")
+        ax4.legend(loc="best")
+        profile_note(fig, record)
+    return fig
+
+
+def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", "l2_to_gen0"), *,
+               log: Sequence[str] = ("l2_to_gen0",), reference: dict | None = None,
+               title: str | None = None):
+    """One panel per metric (two per row): per regime, the median over seeds and a 10-90% band.
+
+    ``reference`` maps a metric to a list of (x, y, label) theory curves on its panel.
+    With an odd number of panels, the empty slot holds the legend.
+    """
+    import matplotlib.pyplot as plt
+
+    if variant not in record.values("variant"):
+        raise ValueError(f"variant must be one of {', '.join(record.values('variant'))}; "
+                         f"got {variant!r}")
+    gens = record.generations
+    nrow = math.ceil(len(metrics) / 2)
+    ncol = min(2, len(metrics))
+    with plt.rc_context(FONTS):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.9 * nrow + 0.4), squeeze=False)
+        for ax, key in zip(axes.flat, metrics):
+            for r in record.values("regime"):
+                y, x = sweep_metric(record, key, variant=variant, regime=r), gens
+                if key in log and np.all(y[:, 0] <= 0):  # e.g. the distance of generation 0
+                    x, y = x[1:], y[:, 1:]
+                band(ax, x, y, label=regime_label(r, record), color=REGIME_COLORS.get(r))
+            for style, (xr, yr, lab) in zip(("--", ":", "-."), (reference or {}).get(key, [])):
+                theory(ax, xr, yr, label=lab, linestyle=style)
+            if key in log:
+                ax.set_yscale("log")
+                log_ticks(ax)
+            ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
+            if len(metrics) % 2 == 0 or (reference or {}).get(key):
+                ax.legend()
+        spare = list(axes.flat)[len(metrics):]
+        for ax in spare:
+            ax.set_axis_off()
+        if spare:
+            spare[0].legend(*axes.flat[0].get_legend_handles_labels(), loc="center")
+        n_seeds = len(record.values("seed"))
+        fig.suptitle(title or f"{variant}: median over {n_seeds} seeds, 10-90% band")
+        profile_note(fig, record)
+    return fig
