@@ -24,10 +24,13 @@ import numpy as np
 from ..experiments import Experiment, RunOutput, register
 from ..settings import Setting
 from .simulate import entropy, gini_simpson, run_chains, support_size
-from .theory import zipf
+from .theory import check_distribution, zipf
 
 #: the regimes this family runs on counts (:mod:`.simulate`)
 REGIME_CHOICES = ("replace", "keep-real", "accumulate")
+
+P0 = Setting(None, kind=list, optional=True,
+             help="an explicit p0 (a JSON list); when given, K and zipf_exponent are not used")
 
 SETTINGS = {
     "K": Setting(20, low=1, help="number of states"),
@@ -42,6 +45,7 @@ SETTINGS = {
                       help="what each generation trains on (collapse_utils.regimes)"),
     "real_fraction": Setting(0.1, low=0.0, high=1.0,
                              help="keep-real: the share of each training set drawn from D_0"),
+    "p0": P0,
 }
 
 ABSORPTION = {
@@ -54,6 +58,7 @@ ABSORPTION = {
                        help="a run lasts horizon x M generations (at most 'generations'); "
                             "E[T] is about 1.4 M at p = 1/2"),
     "generations": Setting(6000, low=0, help="the most generations of any run"),
+    "p0": P0,
 }
 
 FIXATION = {
@@ -66,6 +71,19 @@ FIXATION = {
     "horizon": Setting(None, low=0.0, kind=float, optional=True, help="none: run 'generations'"),
     "generations": Setting(400, low=0, help="all but about 1e-5 of the chains are absorbed"),
 }
+
+
+def initial_distribution(settings: dict) -> np.ndarray:
+    """p0 of a run: the explicit ``p0`` setting, else Zipf(K, zipf_exponent)."""
+    if settings.get("p0") is not None:
+        return check_distribution(settings["p0"])
+    return zipf(settings["K"], settings["zipf_exponent"])
+
+
+def check(settings: dict) -> None:
+    """The relation the schema cannot check alone: an explicit p0 is a distribution."""
+    if settings.get("p0") is not None:
+        check_distribution(settings["p0"])
 
 
 def summary_metrics(P) -> dict:
@@ -99,7 +117,7 @@ def absorption_metrics(P) -> dict:
 def run_discrete(settings: dict, *, seed: int, run_dir=None, resume: bool = False,
                  progress: bool = True, stop_after: int | None = None) -> RunOutput:
     """One run of ``discrete``: one regime, every chain of Zipf(K, s) (see the module docstring)."""
-    p0 = zipf(settings["K"], settings["zipf_exponent"])
+    p0 = initial_distribution(settings)
     result = run_chains(p0, settings["M"], settings["generations"], settings["chains"], seed,
                         lambda g: summary_metrics(g.model), regime=settings["regime"],
                         real_fraction=settings["real_fraction"], progress=progress,
@@ -117,7 +135,7 @@ def run_length(settings: dict) -> int:
 def run_absorption(settings: dict, *, seed: int, run_dir=None, resume: bool = False,
                    progress: bool = True, stop_after: int | None = None) -> RunOutput:
     """One run of ``discrete-absorption`` or ``discrete-fixation``: one M, ``replace``."""
-    p0 = zipf(settings["K"], settings["zipf_exponent"])
+    p0 = initial_distribution(settings)
     result = run_chains(p0, settings["M"], run_length(settings), settings["chains"], seed,
                         lambda g: absorption_metrics(g.model), progress=progress,
                         desc=f"absorption M={settings['M']}", stop_after=stop_after)
@@ -125,11 +143,11 @@ def run_absorption(settings: dict, *, seed: int, run_dir=None, resume: bool = Fa
 
 
 register(Experiment("discrete", "Zipf(K, s) refitted exactly (empirical frequencies), many "
-                    "chains, one run per regime", SETTINGS, run_discrete))
+                    "chains, one run per regime", SETTINGS, run_discrete, check=check))
 register(Experiment("discrete-absorption", "absorption times of the exact-fit chain, one run per M",
-                    ABSORPTION, run_absorption))
+                    ABSORPTION, run_absorption, check=check))
 register(Experiment("discrete-fixation", "where exact-fit chains end: the state each is absorbed at",
-                    FIXATION, run_absorption))
+                    FIXATION, run_absorption, check=check))
 
 
 # ----------------------------------------------------------------------------- reading records

@@ -202,7 +202,7 @@ def regimes_figure(record):
     axes[1].set_title("support size (mean, 10-90%)")
     for ax in axes:
         ax.set_xlabel("generation $n$")
-        ax.legend(loc="lower left")
+        ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.38))  # the empty lower right
     profile_note(fig, record, f"{record.settings['chains']:,} chains per regime, M = {M}")
     return fig
 

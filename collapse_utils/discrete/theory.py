@@ -106,7 +106,7 @@ def _lost_and_fixed(q, M: int, fits: int) -> tuple[np.ndarray, np.ndarray]:
 
     q = np.atleast_1d(np.asarray(q, dtype=float))
     M, fits = operator.index(M), operator.index(fits)
-    T = wright_fisher_matrix(M)
+    T = wright_fisher_matrix(M) if fits > 1 else None
     lost = np.zeros((q.size, fits + 1))
     fixed = np.zeros((q.size, fits + 1))
     lost[:, 0], fixed[:, 0] = (q == 0), (q == 1)
