@@ -160,3 +160,24 @@ def test_license_and_citation_file_agree_with_the_package():
     # the "How to cite" page quotes the paper's entry exactly as the bibliography holds it
     assert paper in (ROOT / "book" / "cite.md").read_text()
     assert CONFIG["repository"]["url"] in (ROOT / "book" / "cite.md").read_text()
+
+
+def test_bibliography_labels_read_like_the_citations():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import bib_labels
+    finally:
+        sys.path.pop(0)
+    from pybtex.database import Entry, Person
+
+    def entry(year, *names):
+        return Entry("article", fields={"year": year}, persons={"author": [Person(n) for n in names]})
+
+    entries = [entry("1955", "Kimura, Motoo"), entry("1982", "Dowson, D. C.", "Landau, B. V."),
+               entry("2024", "Shumailov, Ilia", "Shumaylov, Zakhar", "Gal, Yarin"),
+               entry("2024", "Dohmatob, Elvis", "Feng, Yunzhen", "Kempe, Julia"),
+               entry("2024", "Dohmatob, Elvis", "Yang, Pu", "Kempe, Julia"),
+               entry("1990", "{G}elbrich, Matthias")]
+    labels = list(bib_labels.AuthorYearLabelStyle().format_labels(entries))
+    assert labels == ["Kimura, 1955", "Dowson and Landau, 1982", "Shumailov et al., 2024",
+                      "Dohmatob et al., 2024a", "Dohmatob et al., 2024b", "Gelbrich, 1990"]

@@ -250,6 +250,7 @@ def chromium(executable: str):
     profile = tempfile.mkdtemp(prefix="book-chromium-")
     cmd = [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+           "--disable-dev-shm-usage",
            "--disable-component-update", "--disable-sync", "--disable-extensions",
            "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
            # nothing leaves the machine even if a request slipped past the Fetch hook
