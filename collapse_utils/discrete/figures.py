@@ -193,16 +193,19 @@ def regimes_figure(record):
                label="exact theory" if k == 0 else None)
         summary_band(axes[1], record, "support", color=color, regime=name)
     exact = expected_support(p0, M, gens[-1] + 1)
-    theory(axes[1], gens, exact[gens + 1], label="exact, replace")
-    theory(axes[1], gens, np.full(gens.size, exact[1]), label="exact, accumulate",
-           linestyle=":")
+    if "replace" in record.values("regime"):
+        theory(axes[1], gens, exact[gens + 1], label="exact, replace")
+    if "accumulate" in record.values("regime"):  # the support of D_0, at every generation
+        theory(axes[1], gens, np.full(gens.size, exact[1]), label="exact, accumulate",
+               linestyle=":")
     axes[0].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$")
     axes[1].set_ylabel("states present")
     axes[0].set_title("diversity (mean, 10-90%)")
     axes[1].set_title("support size (mean, 10-90%)")
     for ax in axes:
         ax.set_xlabel("generation $n$")
-        ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.38))  # the empty lower right
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.38))  # the empty lower right
     profile_note(fig, record, f"{record.settings['chains']:,} chains per regime, M = {M}")
     return fig
 

@@ -21,7 +21,6 @@ n is fit n + 1.
 """
 from __future__ import annotations
 
-import math
 import operator
 
 import numpy as np
@@ -258,7 +257,3 @@ def binomial_interval(successes, trials, level: float = 0.95):
     hi = np.where(k < n, beta.ppf(1 - a, k + 1, n - k), 1.0)
     return lo, hi
 
-
-def half_life(M: int) -> float:
-    """Fits until E[diversity] halves under ``replace``: ln 2 / -ln(1 - 1/M) ~ M ln 2."""
-    return math.log(2) / -math.log1p(-1 / operator.index(M)) if M > 1 else 0.0
