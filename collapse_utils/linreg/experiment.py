@@ -49,7 +49,7 @@ SETTINGS = {
 MIX_SETTINGS = {
     "d": Setting(10, low=1, help="number of features"),
     "real_samples": Setting(20, low=2, help="real pairs of generation 0, the generator"),
-    "samples": Setting(([50, 500], [20, 50, 100, 200, 500, 1000, 2000, 5000],
+    "samples": Setting(([100, 1000, 10000], [20, 50, 100, 200, 500, 1000, 2000, 5000],
                         [20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]), low=2, sweep=True,
                        help="pairs of each later generation, n (each must exceed d + 1)"),
     "synthetic_share": Setting(([0.0, 0.2], [0.0, 0.05, 0.2, 0.5], [0.0, 0.01, 0.05, 0.2, 0.5]),

@@ -53,10 +53,10 @@ def plot_regimes(rec):
     axes[1].axhline(th.accumulate_bound(d, T, s), color="black", linestyle=":", linewidth=1.2,
                     label=r"bound $v\,\pi^2/6$")
     axes[0].set_title("(a) replace grows, the others do not")
-    axes[1].set_title("(b) accumulating: bounded")
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=8, ncol=2, loc="upper left")
-    axes[1].set_ylim(0, 3.0 * th.accumulate_bound(d, T, s))
+    axes[1].set_title("(b) the accumulating regimes")
+    axes[0].legend()
+    axes[1].legend(ncol=2, loc="upper left")
+    axes[1].set_ylim(0, 3.6 * th.accumulate_bound(d, T, s))
     profile_note(fig, rec, f"d = {d}, T = {T}, {rec.settings['chains']} chains, band 10-90%")
     return fig
 
@@ -82,7 +82,7 @@ def plot_strong_collapse(rec, generation: int = 1):
     ax.set_xlabel("training pairs n")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("A constant share p of synthetic labels: a floor at $p^2|\\Delta|^2$ (dotted)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(ncol=2)
     d = rec.settings["d"]
     profile_note(fig, rec, f"d = {d}, generator fitted on {rec.settings['real_samples']} real pairs, "
                            f"{rec.settings['chains']} chains")
@@ -107,7 +107,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("generation")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(a) self-correction")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax = axes[1]
     qs = np.asarray(rec_verify.values("verifier_error"))
     last = lambda name: np.array([rec_verify.metric(name, verifier_error=q)[0, -1] for q in qs])
@@ -124,7 +124,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("verifier error rate")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(b) verification: how good must the verifier be?")
-    ax.legend(fontsize=8)
+    ax.legend()
     profile_note(fig, rec_replace, f"d = {d}, T = {T}, {rec_replace.settings['chains']} chains, "
                                    "band 10-90%")
     return fig
@@ -157,7 +157,7 @@ def plot_loops(rec_loops, rec_share):
     ax.set_xlabel("generation")
     ax.set_ylabel(r"squared error of the mean $\hat\mu_n^2$")
     ax.set_title(f"(a) three loops, $\\lambda$ = {lam:g}")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax = axes[1]
     shares = np.asarray(rec_share.values("synthetic_share"))
     last = int(rec_share.generations[-1])
@@ -177,6 +177,6 @@ def plot_loops(rec_loops, rec_share):
     ax.set_ylabel(r"$\hat\mu^2$ at generation " + str(last))
     ax.set_title(f"(b) generation {last} against $\\lambda$")
     ax.set_ylim(top=30 * max((last + 1) / M, 1e-9))
-    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    ax.legend(ncol=2, loc="upper left")
     profile_note(fig, rec_loops, f"M = {M}, {rec_loops.settings['chains']} chains, band 10-90%")
     return fig
