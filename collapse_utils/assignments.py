@@ -94,7 +94,9 @@ def write_assignment(chapter: str, out: str | os.PathLike, *, root=None,
         raise ValueError(OTTER_HINT) from err
     source = source_notebook(chapter, root)
     dest = Path(out).resolve() / chapter
-    if dest.exists():
+    if dest.exists():  # replace an earlier output, never anything else
+        if not dest.is_dir() or set(p.name for p in dest.iterdir()) - {"student", "autograder"}:
+            raise ValueError(f"{dest} exists and is not an assignment folder; choose another --out")
         shutil.rmtree(dest)
     with tempfile.TemporaryDirectory(prefix=f"assign-{chapter}-") as tmp:
         master = Path(tmp) / source.name

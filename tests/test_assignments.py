@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("otter")
 
@@ -22,6 +23,8 @@ from collapse_utils.assignments import (  # noqa: E402
     CHAPTERS, grade, source_notebook, strip_book_tags, write_assignments,
 )
 from collapse_utils.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cells(path):
@@ -72,7 +75,9 @@ def test_source_has_graded_exercises(chapter):
     assert questions >= 2 and len(hidden) >= questions and solutions
     cells = _cells(source_notebook(chapter))
     code = [c for c in cells if c["cell_type"] == "code"]
-    assert "collapse_utils" in _text(code[0]) and "find_spec" in _text(code[0])  # the Colab cell
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert 'find_spec("collapse_utils") is None' in _text(code[0])  # the Colab cell
+    assert f"@ git+{url}" in _text(code[0]) and 'find_spec("otter") is None' in _text(code[0])
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     # the book folds solutions and removes tests
     for cell in code:
@@ -127,3 +132,10 @@ def test_unknown_chapter_is_one_line_error(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "nope" in err and all(c in err for c in CHAPTERS)
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_never_replaces_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "intro" / "notes").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not an assignment folder"):
+        write_assignments(["intro"], tmp_path, log=None)
+    assert (tmp_path / "intro" / "notes").is_dir()
