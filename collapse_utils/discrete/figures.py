@@ -63,7 +63,7 @@ def plot_survival(ax, record, states, legend_kw: dict | None = None, regime="rep
 
 def plot_support(axes, record, regime="replace") -> None:
     """Left: support size (mean, 10-90% band over chains) and its exact mean.
-    Right: diversity with its exact mean G0 (1 - 1/M)^(n+1)."""
+    Right: diversity with its exact mean G(p0) (1 - 1/M)^(n+1)."""
     p0, M = p0_of(record), record.settings["M"]
     gens = record.generations
     color = REGIME_COLORS[regime]
@@ -77,8 +77,8 @@ def plot_support(axes, record, regime="replace") -> None:
     summary_band(axes[1], record, "gini_simpson", label="chains: mean, 10-90%", color=color,
                  regime=regime)
     theory(axes[1], gens, expected_gini_simpson(p0, M, gens[-1] + 1)[gens + 1],
-           label=r"exact $G_0(1-1/M)^{n+1}$")
-    axes[1].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$")
+           label=r"exact $G(p_0)(1-1/M)^{n+1}$")
+    axes[1].set_ylabel(r"diversity $1-\sum_i \hat p_n(i)^2$")
     for ax in axes:
         ax.set_xlabel("generation $n$")
         ax.legend()
@@ -198,7 +198,7 @@ def regimes_figure(record):
     if "accumulate" in record.values("regime"):  # the support of D_0, at every generation
         theory(axes[1], gens, np.full(gens.size, exact[1]), label="exact, accumulate",
                linestyle=":")
-    axes[0].set_ylabel(r"diversity $1-\sum_i p_n(i)^2$")
+    axes[0].set_ylabel(r"diversity $1-\sum_i \hat p_n(i)^2$")
     axes[1].set_ylabel("states present")
     axes[0].set_title("diversity (mean, 10-90%)")
     axes[1].set_title("support size (mean, 10-90%)")
