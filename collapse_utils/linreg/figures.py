@@ -124,7 +124,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("verifier error rate")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(b) verification: how good must the verifier be?")
-    ax.legend()
+    ax.legend(loc="lower right")
     profile_note(fig, rec_replace, f"d = {d}, T = {T}, {rec_replace.settings['chains']} chains, "
                                    "band 10-90%")
     return fig
@@ -157,7 +157,8 @@ def plot_loops(rec_loops, rec_share):
     ax.set_xlabel("generation")
     ax.set_ylabel(r"squared error of the mean $\hat\mu_n^2$")
     ax.set_title(f"(a) three loops, $\\lambda$ = {lam:g}")
-    ax.legend()
+    ax.set_ylim(top=30 * max((int(gens[-1]) + 1) / M, 1e-9))
+    ax.legend(ncol=2, loc="upper left")
     ax = axes[1]
     shares = np.asarray(rec_share.values("synthetic_share"))
     last = int(rec_share.generations[-1])
