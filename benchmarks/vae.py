@@ -1,29 +1,47 @@
-"""Timings of the VAE chapter: one optimiser step per model size, and one generation.
+"""Timings of the VAE chapter.
 
-    python benchmarks/vae.py [--device auto|cpu|cuda] [--threads N]
+    python benchmarks/vae.py steps [--device auto|cpu|cuda] [--threads N]
+    python benchmarks/vae.py cores        # two runs: 2 torch threads in one process, or 2 processes
+    python benchmarks/vae.py capacity     # the paper's network against default's half-width one
 
-Prints wall and CPU seconds per training step (batch of real images, then a batch
-of freshly decoded images, as generations >= 1 train), and the time of one
-generation at each profile's sizes, extrapolated to the whole experiment.
+``steps`` prints wall and CPU seconds per training step (a batch of real images, then a
+batch of freshly decoded images, as generations >= 1 train) at each profile's sizes,
+extrapolated to the whole experiment.  ``cores`` runs generation 0 of two seeds at
+``default`` sizes (one epoch) both ways from an empty cache and prints wall and CPU time
+and the load average, so a busy machine can be told from a slow method.  ``capacity``
+runs generations 0-2 of ``replace`` (seed 0, default sizes) with capacity 64 and 32 and
+prints what the chapter measures.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
-import torch
 
-from collapse_utils import vae
-from collapse_utils.experiments import resolve_settings
+CHILD = """
+import json, sys, collapse_utils as cu
+rec = cu.run("vae", "default", progress=False, **json.loads(sys.argv[1]))
+print(json.dumps({m: rec.metric(m).tolist() for m in json.loads(sys.argv[2])}))
+"""
+METRICS = ["latent_std", "latent_spread", "class_entropy", "solid_ink", "sharp_share", "train_loss"]
 
 
-def step_time(capacity: int, batch: int, device: str, steps: int = 10) -> tuple[float, float]:
+def step_time(capacity: int, batch: int, device: str, steps: int = 10):
+    import torch
+
+    from collapse_utils import vae
+
     fit = vae.make_fit(capacity=capacity, epochs=1, batch_size=batch, device=device)
     real = torch.randint(0, 256, (batch * steps, 1, 28, 28), dtype=torch.uint8)
     rng = np.random.default_rng(0)
-    fit(real[: batch * 2], rng)                                  # warm-up
-    model = fit(real[: batch * 2], rng)
+    model = fit(real[: batch * 2], rng)                          # warm-up
     out = []
     for data in (real, vae.DecodedStream(model, batch * steps)):
         if device == "cuda":
@@ -36,11 +54,12 @@ def step_time(capacity: int, batch: int, device: str, steps: int = 10) -> tuple[
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0)
-    args = p.parse_args()
+def steps(args) -> None:
+    import torch
+
+    from collapse_utils import vae
+    from collapse_utils.experiments import resolve_settings
+
     device = vae.resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,13 +67,51 @@ def main() -> None:
     for profile in ("smoke", "default", "paper"):
         s = resolve_settings("vae", profile)
         (w_real, c_real), (w_syn, c_syn) = step_time(s["capacity"], s["batch_size"], device)
-        steps = -(-min(s["n_real"], 60000) // s["batch_size"]) * s["epochs"]
-        fits = (s["generations"] + 1) * s["seeds"] * len(s["regimes"])
-        total = fits * steps * w_syn
+        n = -(-min(s["n_real"], 60000) // s["batch_size"]) * s["epochs"]
+        fits = (s["generations"] + 1) * s["seeds"] * len(s["regime"])
         print(f"{profile:<8} capacity {s['capacity']:>2} batch {s['batch_size']:>3}: "
               f"step {w_real * 1e3:7.1f} ms real / {w_syn * 1e3:7.1f} ms decoded "
               f"(cpu {c_real * 1e3:.0f} / {c_syn * 1e3:.0f} ms); "
-              f"{steps} steps x {fits} fits ~ {total / 60:.1f} min of training")
+              f"{n} steps x {fits} fits ~ {fits * n * w_syn / 60:.1f} min of training")
+
+
+def _child(overrides: dict, env: dict) -> tuple[float, float, dict]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides), json.dumps(METRICS)],
+                         capture_output=True, text=True, check=True, env={**os.environ, **env})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.perf_counter() - t, cpu, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cores(args) -> None:
+    work = {"regime": ["replace"], "seeds": 2, "generations": 0, "epochs": 1}
+    for label, threads, workers in (("one process, 2 threads", 2, "1"),
+                                    ("two processes, 1 thread each", 1, "2")):
+        env = {"COLLAPSE_CACHE": tempfile.mkdtemp(), "COLLAPSE_WORKERS": workers,
+               "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLLAPSE_PROGRESS": "off"}
+        wall, cpu, _ = _child({**work, "threads": threads}, env)
+        print(f"{label:<30} wall {wall:6.1f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}")
+
+
+def capacity(args) -> None:
+    env = {"COLLAPSE_CACHE": tempfile.mkdtemp(), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "COLLAPSE_PROGRESS": "off"}
+    for c in (64, 32):
+        wall, cpu, m = _child({"regime": ["replace"], "seeds": 1, "generations": 2, "capacity": c}, env)
+        print(f"capacity {c}: wall {wall:.0f} s, cpu {cpu:.0f} s, load {os.getloadavg()[0]:.1f}")
+        for name, values in m.items():
+            print(f"  {name:<14}" + "  ".join(f"{v:.3f}" for v in values[0]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=("steps", "cores", "capacity"), nargs="?", default="steps")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    {"steps": steps, "cores": cores, "capacity": capacity}[args.what](args)
 
 
 if __name__ == "__main__":
