@@ -1,0 +1,33 @@
+"""A pretrained language model fine-tuned on its own output (Shumailov et al. 2024, Fig. 1).
+
+One file per job:
+
+    data         corpora as rows, rows as 64-token blocks
+    backends     the model and text (hub, local, stand-in, tiny), device and precision
+    train        fine-tuning one generation (best epoch on real validation data)
+    generate     beam search, greedy decoding, nucleus sampling: 64 new tokens per block
+    evaluate     perplexities, Fig. 1b/1c histograms, tail measures of the text
+    store        saving and loading one generation
+    experiment   the settings schema, one run, ``register``
+    figures      the chapter's figures and tables, read from the record
+"""
+import importlib.util as _util
+
+for _dep in ("torch", "transformers"):  # imported lazily; missing, the core names the extra
+    if _util.find_spec(_dep) is None:
+        raise ImportError(f"the lm family needs {_dep}", name=_dep)
+
+from . import experiment  # noqa: E402,F401  (registers "lm")
+from .backends import (BACKENDS, HUB_MODEL, STAND_IN_LABEL, STAND_IN_WHEEL, Backend,
+                       choose_backend, load_backend, load_local, stand_in_file)
+from .data import (PYTHON_DOCS, SPLITS, WIKITEXT2_BLOCKS, blocks_from_token_lists, folder_rows,
+                   python_docs_rows, subset_blocks, tokenize_rows)
+from .evaluate import (distinct_share, histogram_overlap, perplexity, rare_token_types,
+                       sequence_losses, sequence_perplexities, tail_measures)
+from .experiment import CHAPTER, PAPER, REGIMES, SETTINGS, chapter_workload, paper_epochs, run_lm
+from .figures import (FIG1_GENERATIONS, continuation_table, paper_comparison,
+                      plot_histograms_3d, plot_perplexity_histograms, plot_protocol,
+                      plot_tails, plot_test_perplexity, short_label)
+from .generate import DECODINGS, beam_search, generate_continuations, nucleus_sample
+from .store import FittedLM, load_fitted, save_fitted
+from .train import fine_tune

