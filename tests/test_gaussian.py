@@ -1,4 +1,9 @@
-"""Tests of collapse_utils.gaussian: theory, simulation against theory, W2, errors, CLI, resume.
+"""Tests of collapse_utils.gaussian: theory, simulation against theory, W2, sufficient statistics.
+
+Generations are the loop's: ``simulate(..., generations=G)`` returns generations 0..G,
+and generation g is the model after n = g + 1 fits, so it is compared with the theory
+at n = g + 1 (``FITS[g]``).  Resume, the CLI and the checking of single settings are
+tested once for every experiment in tests/test_experiments.py.
 
 Statistical tolerances: a chain average is compared with its expectation within
 Z = 5 standard errors (SE = sd / sqrt(chains), the sd from theory where it is known
@@ -9,10 +14,7 @@ Kolmogorov-Smirnov tests at level 1e-3.
 """
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ from scipy import linalg, stats
 
 from collapse_utils import gaussian as g
 from collapse_utils.experiments import resolve_settings, run_experiment
-from collapse_utils.regimes import Schedule
+from collapse_utils.loop import rng_for
+from collapse_utils.regimes import Accumulate, Schedule
 
 Z = 5.0
 
@@ -58,63 +61,88 @@ def test_c_m_and_exact_formula():
 
 
 # ----------------------------------------------------------------------------- simulation vs theory
+def fits(generations: int) -> np.ndarray:
+    """The number of fits n = g + 1 of generations g = 0..generations."""
+    return np.arange(generations + 1) + 1
+
+
 def test_simulation_matches_exact_1d_theory():
-    M, n, chains = 20, 30, 40_000
-    means, covs = g.simulate(0.0, 1.0, M, n, chains=chains, seed=1)
-    th = g.theory_1d(np.arange(n + 1), M)
+    M, G, chains = 20, 29, 40_000
+    means, covs = g.simulate(0.0, 1.0, M, G, chains=chains, seed=1)
+    th = g.theory_1d(fits(G), M)
     var, mu = covs[:, :, 0, 0], means[:, :, 0]
-    for k in (1, 5, 15, 30):
+    for k in (0, 4, 14, 29):    # generation k: k + 1 fits
         within(var[:, k], th["sigma_squared"][k], math.sqrt(th["sigma_squared_var"][k]))
         within(np.sqrt(var[:, k]), th["sigma"][k], math.sqrt(1 - th["sigma"][k] ** 2))
         within(np.log(var[:, k]), th["log_sigma_squared"][k], math.sqrt(th["log_sigma_squared_var"][k]))
         within(mu[:, k] ** 2, th["mean_error_squared"][k])
         within(g.w2_squared_1d(mu[:, k], np.sqrt(var[:, k])), th["w2_squared"][k])
     # the typical chain collapses although E[sigma_n^2] = 1: median sigma_30^2 well below 1
-    assert np.median(var[:, 30]) < 0.35
-    # the paper's number: E[W2^2] at M = 100, n = 10 is 0.150
-    means, covs = g.simulate(0.0, 1.0, 100, 10, chains=chains, seed=2)
-    within(g.w2_squared_1d(means[:, 10, 0], np.sqrt(covs[:, 10, 0, 0])), 0.150, z=Z)
+    assert np.median(var[:, 29]) < 0.35
+    # the paper's number: E[W2^2] at M = 100, n = 10 fits (generation 9) is 0.150
+    means, covs = g.simulate(0.0, 1.0, 100, 9, chains=chains, seed=2)
+    within(g.w2_squared_1d(means[:, 9, 0], np.sqrt(covs[:, 9, 0, 0])), 0.150, z=Z)
+
+
+def test_generation_0_is_the_first_fit_to_the_real_stream():
+    """Generation 0 fits D_0 drawn from rng_for(seed, "real"); generation 1 draws from stream 1."""
+    means, covs = g.simulate(0.0, 1.0, 10, 1, chains=3, seed=7, method="points")
+    x = rng_for(7, "real").standard_normal((3, 10, 1))
+    np.testing.assert_allclose(means[:, 0, 0], x[..., 0].mean(1), rtol=1e-12)
+    np.testing.assert_allclose(covs[:, 0, 0, 0], x[..., 0].var(1, ddof=1), rtol=1e-12)
 
 
 def test_mle_variance_decays():
-    M, n = 10, 20
-    means, covs = g.simulate(0.0, 4.0, M, n, chains=40_000, estimator="mle", seed=3)
-    th = g.theory_1d(np.arange(n + 1), M, sigma=2.0, estimator="mle")
-    for k in (1, 10, 20):
-        within(covs[:, k, 0, 0], 4.0 * (0.9 ** k), math.sqrt(th["sigma_squared_var"][k]))
+    M, G = 10, 19
+    means, covs = g.simulate(0.0, 4.0, M, G, chains=40_000, estimator="mle", seed=3)
+    th = g.theory_1d(fits(G), M, sigma=2.0, estimator="mle")
+    for k in (0, 9, 19):
+        within(covs[:, k, 0, 0], 4.0 * (0.9 ** (k + 1)), math.sqrt(th["sigma_squared_var"][k]))
         within(np.sqrt(covs[:, k, 0, 0]), th["sigma"][k])
-    assert th["sigma_squared"][20] == pytest.approx(4.0 * 0.9**20)
+    assert th["sigma_squared"][19] == pytest.approx(4.0 * 0.9**20)   # generation 19: 20 fits
 
 
 @pytest.mark.parametrize("kind", ["linear", "superlinear"])
 def test_schedules_match_theory(kind):
-    M, n = 10, 40
+    M, G = 10, 39
     schedule = Schedule(kind, M, 2.0)
-    means, covs = g.simulate(0.0, 1.0, M, n, chains=20_000, seed=4, schedule=schedule)
-    th = g.theory_1d(np.arange(n + 1), M, schedule=schedule)
+    means, covs = g.simulate(0.0, 1.0, M, G, chains=20_000, seed=4, schedule=schedule)
+    th = g.theory_1d(fits(G), M, schedule=schedule)
     w = g.w2_squared_1d(means[:, :, 0], np.sqrt(covs[:, :, 0, 0]))
-    for k in (5, 40):
+    for k in (4, 39):
         within(w[:, k], th["w2_squared"][k])
         within(means[:, k, 0] ** 2, th["mean_error_squared"][k])
-    # bounded only when superlinear: the mean's variance sums sigma^2 / M_k
+    # bounded when sum 1/M_k converges (here: superlinear); the mean's variance sums sigma^2 / M_k
     far = g.theory_1d([10**4], M, schedule=schedule)["w2_squared"][0]
     if kind == "superlinear":
-        assert far < 1.2 * g.theory_1d([n], M, schedule=schedule)["w2_squared"][0]
+        assert far < 1.2 * th["w2_squared"][G]
     else:
-        assert far > 1.5 * th["w2_squared"][n]
+        assert far > 1.5 * th["w2_squared"][G]
+
+
+def test_superlinear_is_not_enough():
+    """M_k = M (k+1) log(k+2) grows faster than linearly, yet sum 1/M_k diverges (like log log n):
+    what bounds the distance is sum 1/M_k < infinity, not superlinear growth."""
+    M = 10
+    slow = lambda k: int(math.ceil(M * (k + 1) * math.log(k + 2)))
+    w = g.theory_1d([10**2, 10**3, 10**4, 10**5], M, schedule=slow)["mean_error_squared"]
+    assert np.all(np.diff(w) > 0.004)
+    H = np.sum(1 / np.array([M] + [slow(k) for k in range(1, 10**5)], dtype=float))
+    assert w[-1] == pytest.approx(H, rel=1e-12)
 
 
 def test_d_dimensional_theory():
     cov = g.example_covariance(3)
     M, n = 12, 20
-    means, covs = g.simulate(np.ones(3), cov, M, n, chains=20_000, seed=5)
-    logdet = np.linalg.slogdet(covs[:, n])[1]
+    means, covs = g.simulate(np.ones(3), cov, M, n - 1, chains=20_000, seed=5)
+    means, covs = means[:, n - 1], covs[:, n - 1]          # generation n - 1: n fits
+    logdet = np.linalg.slogdet(covs)[1]
     within(logdet, g.expected_log_det(n, M, cov))
-    within(np.trace(covs[:, n], axis1=-2, axis2=-1), np.trace(cov))       # martingale
-    within(np.sum((means[:, n] - 1) ** 2, -1), n * np.trace(cov) / M)     # random walk
+    within(np.trace(covs, axis1=-2, axis2=-1), np.trace(cov))       # martingale
+    within(np.sum((means - 1) ** 2, -1), n * np.trace(cov) / M)     # random walk
     # every projection v^T Sigma_n v is the 1-D chain: E[sqrt(v^T Sigma_n v / v^T Sigma v)] = c_M^n
     v = np.array([1.0, -2.0, 0.5])
-    ratio = np.einsum("i,cij,j->c", v, covs[:, n], v) / (v @ cov @ v)
+    ratio = np.einsum("i,cij,j->c", v, covs, v) / (v @ cov @ v)
     within(np.sqrt(ratio), g.c_m(M) ** n)
 
 
@@ -122,32 +150,52 @@ def test_d_dimensional_theory():
 def test_non_gaussian_source(source):
     M, n, chains = 20, 10, 20_000
     real = g.sample_source(source, (chains, M), np.random.default_rng(6))
-    means, covs = g.simulate(0.0, 1.0, M, n, chains=chains, seed=6, real=real)
-    within(covs[:, n, 0, 0], 1.0)                 # still a martingale: unbiased for any D_0
-    within(means[:, n, 0] ** 2, n / M)            # still n sigma^2 / M
+    means, covs = g.simulate(0.0, 1.0, M, n - 1, chains=chains, seed=6, real=real)
+    within(covs[:, n - 1, 0, 0], 1.0)             # still a martingale: unbiased for any D_0
+    within(means[:, n - 1, 0] ** 2, n / M)        # still n sigma^2 / M after n fits
     ref = g.sample_source(source, 200_000, np.random.default_rng(7))
-    w = g.w2_squared_normal_to_sample(means[:, n, 0], np.sqrt(covs[:, n, 0, 0]), ref)
+    w = g.w2_squared_normal_to_sample(means[:, n - 1, 0], np.sqrt(covs[:, n - 1, 0, 0]), ref)
     assert w.mean() > n / M                       # W2^2 >= (mean difference)^2
 
 
 # ----------------------------------------------------------------------------- sufficient statistics vs points
 @pytest.mark.parametrize("regime", ["replace", "accumulate", "keep-real"])
 def test_stats_agree_with_points_1d(regime):
-    kw = dict(M=10, generations=6, chains=4000, regime=regime, real_fraction=0.3)
+    kw = dict(M=10, generations=5, chains=4000, regime=regime, real_fraction=0.3)
     a = g.simulate(0.5, 2.0, seed=8, method="stats", **kw)
     b = g.simulate(0.5, 2.0, seed=9, method="points", **kw)
-    for k in (1, 6):
+    for k in (0, 5):
         assert stats.ks_2samp(a[1][:, k, 0, 0], b[1][:, k, 0, 0]).pvalue > 1e-3
         assert stats.ks_2samp(a[0][:, k, 0], b[0][:, k, 0]).pvalue > 1e-3
     # and not trivially: the test tells a wrong law apart (6 points instead of 10)
     c = g.simulate(0.5, 2.0, seed=8, method="stats", **{**kw, "M": 6})
-    assert stats.ks_2samp(c[1][:, 6, 0, 0], b[1][:, 6, 0, 0]).pvalue < 1e-3
+    assert stats.ks_2samp(c[1][:, 5, 0, 0], b[1][:, 5, 0, 0]).pvalue < 1e-3
+
+
+def test_pooled_accumulate_is_the_core_accumulate():
+    """The family's accumulate on pooled records gives the core Accumulate's training sets."""
+    from collapse_utils.gaussian.simulate import PooledAccumulate, draw_stats
+
+    model = (np.zeros((50, 1)), np.ones((50, 1, 1)))
+    real = draw_stats(model, 10, np.random.default_rng(0))
+    pool, prev_core, prev_own = [real], real, real
+    for i in range(1, 6):
+        draw = lambda k, i=i: draw_stats(model, k, np.random.default_rng(i))
+        core, new = Accumulate().next_data(draw, 10, previous=prev_core, real=real, pool=pool,
+                                           rng=None, axis=1)
+        own, _ = PooledAccumulate().next_data(draw, 10, previous=prev_own, real=real, pool=[],
+                                              rng=None, axis=1)
+        pool.append(new)
+        prev_core, prev_own = core, own
+        np.testing.assert_allclose(np.concatenate(g.pooled_stats(own)[:2], axis=None),
+                                   np.concatenate(g.pooled_stats(core)[:2], axis=None), rtol=1e-12)
+        np.testing.assert_allclose(g.pooled_stats(own)[2], g.pooled_stats(core)[2], rtol=1e-12)
 
 
 @pytest.mark.parametrize("M", [3, 8])  # 3 <= d: the singular Wishart branch
 def test_stats_agree_with_points_dd(M):
     cov = g.example_covariance(3, 0.6)
-    kw = dict(M=M, generations=4, chains=3000)
+    kw = dict(M=M, generations=3, chains=3000)
     a = g.simulate(np.zeros(3), cov, seed=10, method="stats", **kw)
     b = g.simulate(np.zeros(3), cov, seed=11, method="points", **kw)
     for f in (lambda m, c: c[:, -1, 0, 1], lambda m, c: np.trace(c[:, -1], axis1=-2, axis2=-1),
@@ -159,7 +207,7 @@ def test_pooled_stats_are_exact():
     rng = np.random.default_rng(12)
     x = rng.normal(3.0, 1e-3, (4, 30, 2)) + 1e4      # large mean, tiny spread
     rec = g.points_to_stats(x)
-    grouped = np.concatenate([g._pack(*g.pooled_stats(rec[:, :7])), g._pack(*g.pooled_stats(rec[:, 7:]))], 1)
+    grouped = np.concatenate([g.pack(*g.pooled_stats(rec[:, :7])), g.pack(*g.pooled_stats(rec[:, 7:]))], 1)
     n, mean, scatter = g.pooled_stats(grouped)
     dev = x - x.mean(1, keepdims=True)
     np.testing.assert_allclose(n, 30)
@@ -201,7 +249,7 @@ def test_w2_batched_shapes():
     covs = np.broadcast_to(cov, (5, 3, 2, 2))
     assert g.w2(means, covs, np.zeros(2), cov).shape == (5, 3)
     assert g.w2(means[:, :, :1], covs[..., :1, :1], np.zeros(1), np.eye(1)).shape == (5, 3)
-    m, c = g.simulate(np.zeros(2), cov, 10, 7, chains=4, seed=0)
+    m, c = g.simulate(np.zeros(2), cov, 10, 7, chains=4, seed=0)   # generations 0..7
     assert g.w2(m, c, np.zeros(2), cov).shape == (4, 8)
 
 
@@ -218,19 +266,17 @@ def test_w2_to_sample_through_quantiles():
 
 
 # ----------------------------------------------------------------------------- API
-def test_shapes_index0_and_reproducibility():
+def test_shapes_and_reproducibility():
     cov = g.example_covariance(3)
     m, c = g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=3)
-    assert m.shape == (7, 6, 3) and c.shape == (7, 6, 3, 3)
-    np.testing.assert_array_equal(m[:, 0], np.broadcast_to(np.arange(3.0), (7, 3)))
-    np.testing.assert_array_equal(c[:, 0], np.broadcast_to(cov, (7, 3, 3)))
+    assert m.shape == (7, 6, 3) and c.shape == (7, 6, 3, 3)     # generations 0..5
     np.testing.assert_allclose(c, np.swapaxes(c, -1, -2))
     m2, c2 = g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=3)
     np.testing.assert_array_equal(m, m2)
     np.testing.assert_array_equal(c, c2)
     assert not np.array_equal(g.simulate(np.arange(3.0), cov, 10, 5, chains=7, seed=4)[0], m)
     m1, c1 = g.simulate(0, 1, 10, 0)
-    assert m1.shape == (1, 1, 1) and c1.shape == (1, 1, 1, 1)
+    assert m1.shape == (1, 1, 1) and c1.shape == (1, 1, 1, 1)   # generation 0 only
     assert g.simulate(0, 1, 10, 3, seed=None)[0].shape == (1, 4, 1)
 
 
@@ -266,43 +312,34 @@ def test_other_errors():
         g.sample_source("cauchy", 3, np.random.default_rng(0))
 
 
-# ----------------------------------------------------------------------------- experiment, CLI, resume
-SMALL = {"generations": 12, "chains": 64}
-
-
-@pytest.mark.parametrize("extra", [{}, {"regime": "accumulate"}, {"regime": "keep-real", "dim": 2},
-                                   {"source": "laplace", "schedule": "linear"}])
-def test_experiment_resume_is_identical(tmp_path, extra):
-    settings = resolve_settings("gaussian", "smoke", {**SMALL, **extra})
-    full = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "full", progress=False)
-    part = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "cut", progress=False, stop_after=4)
-    assert part.generations == list(range(6))  # D_0, then loop generations 0..4 = refits 1..5
-    resumed = g.run_gaussian(settings, seed=5, run_dir=tmp_path / "cut", resume=True, progress=False)
-    assert resumed.generations == full.generations == list(range(13))
-    assert json.dumps(resumed.metrics) == json.dumps(full.metrics)
-
-
-def test_experiment_metrics_match_simulate(tmp_path, monkeypatch):
+# ----------------------------------------------------------------------------- the experiment
+def test_experiment_metrics_summarise_the_engine(tmp_path, monkeypatch):
+    """``gaussian``'s per-generation summaries are those of simulate's chains (same seed)."""
     monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
-    record = run_experiment("gaussian", profile="smoke", seed=2, overrides=SMALL, progress=False)
-    m = record["metrics"]
-    for key in ("w2_mean", "w2_median", "sigma_mean", "sigma_median", "sigma_squared_mean",
-                "w2_squared_mean", "log_sigma_squared_mean", "theory_w2_squared"):
-        assert len(m[key]) == 13
-    means, covs = g.simulate(0.0, 1.0, 100, 12, chains=64, seed=2)   # same chains, same seed
-    w = g.w2(means, covs, np.zeros(1), np.eye(1))
-    np.testing.assert_allclose(m["w2_mean"], w.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(m["sigma_squared_mean"], covs[:, :, 0, 0].mean(0), rtol=1e-12)
-    np.testing.assert_allclose(m["theory_w2_squared"], g.expected_w2_squared(np.arange(13), 100))
+    rec = run_experiment("gaussian", profile="smoke", seed=2, progress=False,
+                         overrides={"generations": 12, "chains": 64})
+    assert list(rec.generations) == list(range(13))
+    means, covs = g.simulate(0.0, 1.0, 100, 12, chains=64, seed=2)
+    w = g.w2_squared(means, covs, np.zeros(1), np.eye(1))
+    np.testing.assert_allclose(rec.metric("w2_squared_mean")[0], w.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(rec.metric("w2_squared_median")[0], np.median(w, 0), rtol=1e-12)
+    np.testing.assert_allclose(rec.metric("sigma_squared_mean")[0], covs[:, :, 0, 0].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(rec.metric("sigma_sd")[0], np.sqrt(covs[:, :, 0, 0]).std(0, ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(rec.fact("last_sigma_squared"), covs[:, 12, 0, 0], rtol=1e-12)
+    mean, se = g.chain_mean(rec, "sigma_squared")
+    np.testing.assert_allclose(se, rec.metric("sigma_squared_sd")[0] / 8)
 
 
-def test_cli_runs(tmp_path):
-    env = {"COLLAPSE_CACHE": str(tmp_path / "cache"), "PATH": ""}
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "collapse_utils", "run", "gaussian", "--profile", "smoke", "--quiet",
-           "--generations", "5", "--chains", "20", "--dim", "2", "--out", str(out)]
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
-    record = json.loads((out / "metrics.json").read_text())
-    assert record["generations"] == list(range(6)) and record["settings"]["dim"] == 2
-    bad = subprocess.run(cmd[:-2] + ["--regime", "bogus"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "regime" in bad.stderr
+def test_experiment_sweeps_and_relations(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    rec = run_experiment("gaussian", profile="smoke", progress=False, overrides={
+        "generations": 3, "chains": 20, "regime": ["replace", "accumulate"], "M": [10, 20]})
+    assert len(rec.data["runs"]) == 4 and rec.metric("sigma_mean", regime="accumulate", M=20).shape == (1, 4)
+    src = run_experiment("gaussian", profile="smoke", progress=False,
+                         overrides={"generations": 2, "chains": 20, "source": "two-modes"})
+    assert 0.1 < src.fact("expressivity_w2_squared") < 0.3
+    for bad, needle in [({"dim": 2, "source": "laplace"}, "source must be normal"),
+                        ({"schedule": "superlinear", "power": 1.0}, "power must be > 1"),
+                        ({"regime": "accumulate-subsample"}, "method must be points")]:
+        with pytest.raises(ValueError, match=needle):
+            resolve_settings("gaussian", "smoke", bad)

@@ -13,9 +13,9 @@ from collapse_utils.gaussian import c_m, expected_sigma, expected_w2_squared
 
 def test_intro_matches_theory_fit_by_fit():
     rec = run_experiment("gaussian-intro", profile="smoke", seed=11, progress=False,
-                         overrides={"chains": 20000, "generations": 3, "regimes": ["replace"]})
-    sigma = np.array(rec["metrics"]["sigma_replace"])     # generations x chains
-    w2 = np.array(rec["metrics"]["w2_squared_replace"])
+                         overrides={"chains": 20000, "generations": 3, "regime": ["replace"]})
+    sigma = rec.metric("sigma", regime="replace")[0]        # generations x chains
+    w2 = rec.metric("w2_squared", regime="replace")[0]
     se = lambda x: x.std(ddof=1) / np.sqrt(len(x))
     for g in range(4):
         assert abs(sigma[g].mean() - expected_sigma(g + 1, 100)) < 4 * se(sigma[g]), g
@@ -28,7 +28,10 @@ def test_intro_matches_theory_fit_by_fit():
 def test_accumulate_stays_close_and_grows_its_training_set():
     rec = run_experiment("gaussian-intro", profile="smoke", seed=2, progress=False,
                          overrides={"chains": 200, "generations": 40})
-    m = rec["metrics"]
-    assert m["train_size_replace"] == [100] * 41
-    assert m["train_size_accumulate"] == [100 * (g + 1) for g in range(41)]
-    assert m["w2_squared_mean_accumulate"][-1] < 0.2 * m["w2_squared_mean_replace"][-1]
+    assert rec.metric("train_size", regime="replace")[0].tolist() == [100] * 41
+    assert rec.metric("train_size", regime="accumulate")[0].tolist() == [100 * (g + 1) for g in range(41)]
+    w2 = {r: rec.metric("w2_squared_mean", regime=r)[0] for r in rec.values("regime")}
+    assert w2["accumulate"][-1] < 0.2 * w2["replace"][-1]
+    # both regimes fit the same real data at generation 0
+    np.testing.assert_array_equal(rec.metric("sigma", regime="replace")[0, 0],
+                                  rec.metric("sigma", regime="accumulate")[0, 0])

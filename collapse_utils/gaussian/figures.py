@@ -1,0 +1,273 @@
+"""The figures of the introduction and the Gaussian chapter, drawn from records.
+
+Each function takes the record(s) of :func:`collapse_utils.run` and returns the
+figure.  Generations are the loop's (generation 0 = the fit to D_0); theory curves
+are drawn at n = g + 1 fits.  Simulations are a centre line (mean or median over
+chains) with the 10-90% band over chains; theory is the book's dashed black line.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..loop import rng_for
+from ..plotting import REGIME_COLORS, band, generation_colors, profile_note, regime_label, theory
+from . import theory as th
+from .experiment import REFERENCE_SIZE, example_covariance
+from .simulate import sample_source
+
+#: larger type than the book's default: these figures are wide and are shown scaled to page width
+FONT = {"font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "legend.fontsize": 11,
+        "xtick.labelsize": 11.5, "ytick.labelsize": 11.5}
+ESTIMATOR_COLORS = {"unbiased": "C0", "mle": "C3"}
+SCHEDULE_COLORS = {"constant": "C3", "linear": "C0", "superlinear": "C2"}
+SOURCE_COLORS = {"laplace": "C4", "two-modes": "C5", "normal": "C0"}
+
+
+def _styled(draw):
+    """Run a figure function under :data:`FONT` (labels, titles and legends take it on creation)."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(FONT):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
+def _figure(ncols: int, width: float, height: float = 4.2):
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height))
+    return fig, np.atleast_1d(axes)
+
+
+def _finish(fig, axes, record, extra: str):
+    for ax in axes:
+        ax.tick_params(labelsize=FONT["xtick.labelsize"])
+    profile_note(fig, record, extra)
+    return fig
+
+
+def summary_band(ax, x, record, quantity: str, *, center: str = "mean", color=None, label=None,
+                 sqrt: bool = False, **selection):
+    """``quantity``'s centre (``mean`` or ``median`` over chains) and its 10-90% band, against x.
+
+    ``sqrt=True`` draws the square root (e.g. |mu_n - mu| from ``mean_error_squared``;
+    quantiles commute with the square root).
+    """
+    f = np.sqrt if sqrt else (lambda v: v)
+    mid, lo, hi = (f(record.metric(f"{quantity}_{s}", **selection)[0]) for s in (center, "q10", "q90"))
+    mask = slice(len(mid) - len(x), None)
+    (line,) = ax.plot(x, mid[mask], color=color, label=label)
+    ax.fill_between(x, lo[mask], hi[mask], color=line.get_color(), alpha=0.22, linewidth=0)
+    return line
+
+
+def _setting(record, name):
+    v = record.settings[name]
+    return v[0] if isinstance(v, list) else v
+
+
+def _chains_note(record, what: str = "") -> str:
+    return f"{record.settings['chains']} chains{what}, M = {_setting(record, 'M')}, bands 10–90% over chains"
+
+
+# ----------------------------------------------------------------------------- the introduction
+@_styled
+def plot_intro(record):
+    """The intro chapter's figure from a ``gaussian-intro`` record.
+
+    Left: each regime's fitted sigma_g; right: W_2^2 to N(0, 1); mean over chains
+    with a 10-90% band.  The replace regime's exact theory is drawn at n = g + 1
+    fits, because generation 0 is already a fit to M real samples.
+    """
+    M, gens = record.settings["M"], record.generations
+    fig, (ax1, ax2) = _figure(2, 10.5, 4.3)
+    for regime in record.values("regime"):
+        for ax, key in ((ax1, "sigma"), (ax2, "w2_squared")):
+            band(ax, gens, record.metric(key, regime=regime)[0].T, center="mean", spread="quantile",
+                 color=REGIME_COLORS.get(regime), label=regime_label(regime, record))
+    theory(ax1, gens, th.expected_sigma(gens + 1, M), label=r"theory, replace: $c_M^{\,n}$, $n = g+1$")
+    theory(ax2, gens, th.expected_w2_squared(gens + 1, M), label=r"theory, replace")
+    ax1.set(xlabel="generation $g$", ylabel=r"fitted $\sigma_g$", title="standard deviation")
+    ax2.set(xlabel="generation $g$", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$", title="distance to the original")
+    ax1.legend()
+    ax2.legend()
+    return _finish(fig, (ax1, ax2), record,
+                   f"{record.settings['chains']} chains per regime, M = {M}, mean and 10–90% band")
+
+
+# ----------------------------------------------------------------------------- the Gaussian chapter
+@_styled
+def plot_mean_median(record, estimator: str = "unbiased"):
+    """sigma_n^2 (mean and median over chains), sigma_n (median) and log sigma_n^2 (mean),
+    each with its exact theory, against the generation (Steps 2-4)."""
+    g = record.generations
+    M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
+    T = th.theory_1d(g + 1, M, estimator=estimator)
+    fig, axes = _figure(3, 13.5, 4.4)
+    summary_band(axes[0], g, record, "sigma_squared", color="C0", label="mean over chains", **sel)
+    axes[0].plot(g, record.metric("sigma_squared_median", **sel)[0], color="C1", lw=1.4, label="median over chains")
+    theory(axes[0], g, T["sigma_squared"], label=r"$E[\sigma_n^2] = \sigma^2$")
+    summary_band(axes[1], g, record, "sigma", center="median", color="C1", label="median over chains", **sel)
+    theory(axes[1], g, T["sigma"], label=r"$E[\sigma_n] = \sigma c_M^n$")
+    theory(axes[1], g, np.exp(T["log_sigma_squared"] / 2), label=r"$\sigma e^{E[\log \sigma_n^2]/2}$", linestyle=":")
+    summary_band(axes[2], g, record, "log_sigma_squared", color="C2", label="mean over chains", **sel)
+    theory(axes[2], g, T["log_sigma_squared"], label=r"$E[\log\sigma_n^2]$")
+    axes[0].set(ylim=(0, 3), ylabel=r"$\sigma_n^2$", title="variance: mean stays, median falls")
+    axes[1].set(ylabel=r"$\sigma_n$", title="standard deviation")
+    axes[2].set(ylabel=r"$\log \sigma_n^2$", title="log-variance: drifts down")
+    for ax in axes:
+        ax.set_xlabel("generation $g$ ($n = g + 1$ fits)")
+        ax.legend()
+    return _finish(fig, axes, record, _chains_note(record))
+
+
+@_styled
+def plot_distance(record, estimator: str = "unbiased"):
+    """W_2^2 to the original against the generation, with the exact E W_2^2 and the mean's
+    random walk n sigma^2 / M alone (Step 6)."""
+    g = record.generations
+    M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
+    fig, (ax,) = _figure(1, 7.5, 4.6)
+    summary_band(ax, g, record, "w2_squared", color=REGIME_COLORS["replace"], label="mean over chains", **sel)
+    theory(ax, g, th.expected_w2_squared(g + 1, M), label=r"exact: $n\sigma^2/M + 2\sigma^2(1-c_M^n)$")
+    theory(ax, g, (g + 1) / M, label=r"the mean's walk alone: $n\sigma^2/M$", linestyle=":")
+    ax.set(xlabel="generation $g$ ($n = g + 1$ fits)", ylabel=r"$W_2^2$ to $\mathcal{N}(\mu,\sigma^2)$",
+           title=f"distance to the original (M = {M})")
+    ax.legend()
+    return _finish(fig, [ax], record, _chains_note(record))
+
+
+@_styled
+def plot_public(record):
+    """The public notebook's figure: median |mu - mu_n| and |sigma - sigma_n| with bands, for
+    each M of the sweep (MLE variance, as np.std), log-log, against the exact RMS errors."""
+    g = record.generations[1:]
+    est = _setting(record, "estimator")
+    fig, axes = _figure(2, 11.5, 4.5)
+    for i, M in enumerate(record.values("M")):
+        T = th.theory_1d(g + 1, M, estimator=est)
+        summary_band(axes[0], g, record, "mean_error_squared", center="median", sqrt=True,
+                     color=f"C{i}", label=f"M = {M}", M=M)
+        summary_band(axes[1], g, record, "sigma_error_squared", center="median", sqrt=True,
+                     color=f"C{i}", label=f"M = {M}", M=M)
+        theory(axes[0], g, np.sqrt(T["mean_error_squared"]), label="exact RMS" if i == 0 else None)
+        theory(axes[1], g, np.sqrt(T["sigma_squared"] - 2 * T["sigma"] + 1), label="exact RMS" if i == 0 else None)
+    axes[0].set(ylabel=r"$|\mu - \hat\mu|$", title="error of the mean")
+    axes[1].set(ylabel=r"$|\sigma - \hat\sigma|$", title="error of the std (np.std)")
+    for ax in axes:
+        ax.set(xscale="log", yscale="log", xlabel="generation $g$")
+        ax.legend(ncol=2, fontsize=10)
+    return _finish(fig, axes, record, f"{record.settings['chains']} chains per M, median and 10–90% band")
+
+
+@_styled
+def plot_estimators(record):
+    """Unbiased against MLE variance: mean sigma_n^2 (log) and mean W_2^2, with theory (Step 7)."""
+    g, M = record.generations, _setting(record, "M")
+    fig, axes = _figure(2, 11.5, 4.4)
+    names = {"unbiased": "unbiased", "mle": "MLE (np.std)"}
+    for est in record.values("estimator"):
+        T = th.theory_1d(g + 1, M, estimator=est)
+        color = ESTIMATOR_COLORS.get(est)
+        summary_band(axes[0], g, record, "sigma_squared", color=color, label=names.get(est, est), estimator=est)
+        summary_band(axes[1], g, record, "w2_squared", color=color, label=names.get(est, est), estimator=est)
+        theory(axes[0], g, T["sigma_squared"], label=None)
+        theory(axes[1], g, T["w2_squared"], label=None)
+    theory(axes[0], [], [], label="exact")
+    axes[0].set(yscale="log", ylim=(1e-5, 10), ylabel=r"$\sigma_n^2$ (mean over chains)",
+                title=r"variance: $\sigma^2$ against $\sigma^2(1-1/M)^n$")
+    axes[1].set(ylabel="$W_2^2$ (mean over chains)", title=r"distance: grows against settles at $2\sigma^2$")
+    for ax in axes:
+        ax.set_xlabel("generation $g$")
+        ax.legend()
+    return _finish(fig, axes, record, _chains_note(record))
+
+
+@_styled
+def plot_regimes(record):
+    """Replace, accumulate, keep-real: mean W_2^2 (log) and mean sigma_n, with replace's theory."""
+    g, M = record.generations, _setting(record, "M")
+    fig, axes = _figure(2, 11.5, 4.4)
+    for r in record.values("regime"):
+        for ax, q in zip(axes, ("w2_squared", "sigma")):
+            summary_band(ax, g, record, q, color=REGIME_COLORS.get(r), label=regime_label(r, record), regime=r)
+    theory(axes[0], g, th.expected_w2_squared(g + 1, M), label="exact, replace")
+    theory(axes[1], g, th.expected_sigma(g + 1, M), label=r"exact, replace: $c_M^n$")
+    axes[0].set(yscale="log", ylabel="$W_2^2$ (mean over chains)", title="distance to the original")
+    axes[1].set(ylabel=r"$\sigma_n$ (mean over chains)", title="standard deviation")
+    for ax in axes:
+        ax.set_xlabel("generation $g$")
+        ax.legend()
+    return _finish(fig, axes, record, _chains_note(record, " per regime"))
+
+
+@_styled
+def plot_schedules(record):
+    """Constant, linear and superlinear M_i: mean W_2^2 against the exact curve of each, log-log."""
+    from ..regimes import Schedule
+
+    g, M = record.generations[1:], _setting(record, "M")
+    fig, (ax,) = _figure(1, 7.8, 4.8)
+    for kind in record.values("schedule"):
+        sch = Schedule(kind, M, float(record.settings["power"]))
+        summary_band(ax, g, record, "w2_squared", color=SCHEDULE_COLORS.get(kind),
+                     label=f"{kind}: $M_i$ = {sch(1)}, {sch(2)}, {sch(3)}, …", schedule=kind)
+        theory(ax, g, th.theory_1d(g + 1, M, schedule=sch)["w2_squared"], label=None)
+    theory(ax, [], [], label="exact")
+    ax.set(xscale="log", yscale="log", xlabel="generation $g$", ylabel="$W_2^2$ (mean over chains)",
+           title=f"sample-size schedules (M = {M})")
+    ax.legend()
+    return _finish(fig, [ax], record, _chains_note(record, " per schedule"))
+
+
+@_styled
+def plot_dimensions(record):
+    """d dimensions: mean log det Sigma_n, the spread along a fixed direction and W_2^2 with its
+    bounds n tr(Sigma)/M and that plus 2 tr(Sigma)."""
+    g, M, d = record.generations, _setting(record, "M"), record.settings["dim"]
+    cov0 = example_covariance(d)
+    lower = (g + 1) * np.trace(cov0) / M
+    fig, axes = _figure(3, 13.5, 4.4)
+    summary_band(axes[0], g, record, "log_det", color="C0", label="mean over chains")
+    theory(axes[0], g, th.expected_log_det(g + 1, M, cov0), label="exact")
+    summary_band(axes[1], g, record, "direction_sigma", color="C1", label="mean over chains")
+    theory(axes[1], g, th.c_m(M) ** (g + 1), label=r"1-D theory $c_M^n$")
+    summary_band(axes[2], g, record, "w2_squared", color="C3", label="mean over chains")
+    theory(axes[2], g, lower, label=r"$n\,\mathrm{tr}\Sigma/M$")
+    theory(axes[2], g, lower + 2 * np.trace(cov0), label=r"$+\,2\,\mathrm{tr}\Sigma$", linestyle=":")
+    titles = (r"$\log\det\Sigma_n$", r"spread along $v$: $\sqrt{v^\top\Sigma_n v / v^\top\Sigma v}$",
+              "$W_2^2$ to the original")
+    for ax, t in zip(axes, titles):
+        ax.set(xlabel="generation $g$", title=t)
+        ax.legend()
+    return _finish(fig, axes, record, f"d = {d}, " + _chains_note(record))
+
+
+@_styled
+def plot_sources(record, show=(0, 9, 99), source: str = "two-modes"):
+    """Non-Gaussian D_0: one chain's fitted densities over D_0's histogram (left) and mean
+    W_2^2 to the empirical D_0 with its exact lower bound, per source (right)."""
+    g, M = record.generations, _setting(record, "M")
+    fig, axes = _figure(2, 11.5, 4.4)
+    x_ref = sample_source(source, REFERENCE_SIZE, rng_for(record.seed, "reference"))
+    axes[0].hist(x_ref, bins=120, density=True, color="0.8", label=r"$\mathcal{D}_0$: " + source)
+    xs = np.linspace(-3, 3, 400)
+    gens = [k for k in show if k < g[-1]] + [int(g[-1])]
+    for k, c in zip(gens, generation_colors(len(gens), len(gens) - 1)):
+        m = record.metric("chain0_mean", source=source)[0, k]
+        s = record.metric("chain0_sigma", source=source)[0, k]
+        axes[0].plot(xs, np.exp(-0.5 * ((xs - m) / s) ** 2) / (s * math.sqrt(2 * math.pi)), color=c,
+                     label=f"generation {k}")
+    axes[0].set(xlim=(-3, 3), ylim=(0, 2.5), title=f"one chain, refitted from {source}", xlabel="$x$")
+    axes[0].legend()
+    for src in record.values("source"):
+        color = SOURCE_COLORS.get(src)
+        summary_band(axes[1], g[1:], record, "w2_squared", color=color, label=src, source=src)
+        bound = th.source_lower_bound(g[1:] + 1, M, record.fact("reference_moments", source=src))
+        theory(axes[1], g[1:], bound, label=f"exact lower bound, {src}", color=color)
+    axes[1].set(xscale="log", yscale="log", xlabel="generation $g$", ylabel=r"$W_2^2$ to $\hat{\mathcal{D}}_0$",
+                title="distance to the non-Gaussian original")
+    axes[1].legend()
+    return _finish(fig, axes, record, _chains_note(record, " per source"))
