@@ -275,9 +275,11 @@ class Schedule:
     ``linear``:      M_i = M (i + 1)
     ``superlinear``: M_i = ceil(M (i + 1)^power), power > 1
 
-    The supplement of Shumailov et al. (2024) shows the Gaussian's distance to the
-    original stays bounded only when M_i grows superlinearly: the variance of the
-    mean's random walk is sum_i sigma^2 / M_i, finite only if the sum converges.
+    The supplement of Shumailov et al. (2024) states that the Gaussian's distance to
+    the original stays bounded only if M_i grows superlinearly.  What bounds it is
+    the sum: the variance of the mean's random walk is sum_i sigma^2 / M_i, finite
+    exactly when sum_i 1 / M_i converges; superlinear growth is necessary for that,
+    not sufficient (M_i = M (i + 1) log(i + 2) grows superlinearly, yet the sum diverges).
     """
 
     kind: str = "constant"
