@@ -197,6 +197,10 @@ def test_effective_drift_uses_each_components_share():
     assert d[1] == pytest.approx((gmm.expected_log_std_drift(900) + gmm.expected_log_std_drift(100)) / 2)
     # an uneven split drifts faster than an even one: 1/N is convex
     assert d[1] < d[0]
+    # the cumulative version, per seed: (seeds, generations, K) weights
+    logs = gmm.effective_log_std(np.array([0.0, 1.0]), np.stack([w, w[::-1]]), 1000)
+    assert logs.shape == (2, 2) and logs[0, 0] == 0.0 and logs[1, 0] == 1.0
+    assert logs[0, 1] == pytest.approx(d[0]) and logs[1, 1] == pytest.approx(1.0 + d[1])
 
 
 def test_em_keeps_the_sample_mean_and_covariance():

@@ -27,13 +27,13 @@ from .mixture import (
     mixture_moments, sample_mixture,
 )
 from .tails import TAIL_RADII, tail_coverage, tail_mass, tail_masses, tail_ratio
-from .theory import effective_drift, expected_log_std_drift, reference_std
+from .theory import effective_drift, effective_log_std, expected_log_std_drift, reference_std
 
 __all__ = [
     "GMM_SETTINGS", "Mixture", "PAPER_PROFILE_RUN", "SCATTER_GENERATIONS", "SWEEP_SETTINGS",
     "TAIL_RADII", "VARIANTS", "as_mixture", "draw_mixture", "load_models", "plot_protocol",
     "plot_scatter_grid", "plot_sweep", "scatter_generations", "sweep_metric", "blob_centres", "component_geo_stds",
-    "component_stds", "effective_drift", "expected_log_std_drift",
+    "component_stds", "effective_drift", "effective_log_std", "expected_log_std_drift",
     "fit_mixture", "l2_distance", "measure_mixture", "mixture_logpdf", "mixture_moments",
     "original_mixture", "real_data", "reference_std", "run_chain", "run_real_data",
     "sample_mixture", "tail_coverage", "tail_mass", "tail_masses", "tail_ratio",

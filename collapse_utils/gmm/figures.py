@@ -20,8 +20,27 @@ from .mixture import as_mixture, sample_mixture
 from .theory import expected_log_std_drift
 
 #: font sizes of this chapter's figures (they are shown at page width, and on a phone)
-FONTS = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10.5,
-         "xtick.labelsize": 11, "ytick.labelsize": 11}
+FONTS = {"title": 13, "label": 12, "ticks": 11, "legend": 10.5}
+
+
+def enlarge_fonts(fig) -> None:
+    """Set :data:`FONTS` on every title, axis label, tick label and legend of ``fig``.
+
+    (Done on the finished figure rather than with ``plt.rc_context``: leaving an
+    rc_context resets matplotlib's interactive flag, and Jupyter then stops showing
+    the figures of later cells.)
+    """
+    for ax in fig.axes:
+        ax.title.set_fontsize(FONTS["title"])
+        ax.xaxis.label.set_fontsize(FONTS["label"])
+        ax.yaxis.label.set_fontsize(FONTS["label"])
+        ax.tick_params(labelsize=FONTS["ticks"])
+        legend = ax.get_legend()
+        if legend is not None:
+            for text in legend.get_texts():
+                text.set_fontsize(FONTS["legend"])
+    if getattr(fig, "_suptitle", None) is not None:
+        fig._suptitle.set_fontsize(FONTS["title"])
 
 METRIC_LABELS = {
     "component_std": "component std",
@@ -96,20 +115,20 @@ def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, point
         x = sample_mixture(models[g], points, rng_for(seed, "figure", g))
         panels.append((f"generation {g}", x, models[g], c))
     nrow = math.ceil(len(panels) / ncol)
-    with plt.rc_context(FONTS):
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 3.0 * nrow + 0.3), sharex=True,
-                                 sharey=True, squeeze=False)
-        for ax, (title, x, model, color) in zip(axes.flat, panels):
-            ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=color, linewidths=0)
-            if model is not None:
-                draw_mixture(ax, model, color="black")
-            ax.set_title(title)
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(-lim, lim)
-            ax.set_aspect("equal")
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_axis_off()
-        profile_note(fig, record)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 3.0 * nrow + 0.3), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, (title, x, model, color) in zip(axes.flat, panels):
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=color, linewidths=0)
+        if model is not None:
+            draw_mixture(ax, model, color="black")
+        ax.set_title(title)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    enlarge_fonts(fig)
+    profile_note(fig, record)
     return fig
 
 
@@ -124,36 +143,36 @@ def plot_protocol(record, **selection):
     one = lambda key: record.metric(key, **selection)[0]  # noqa: E731
     M = int(record.settings["points"])
     light = one("weights")[:, -1]
-    with plt.rc_context(FONTS):
-        fig, axes = plt.subplots(2, 2, figsize=(10, 7.8))
-        ax1, ax2, ax3, ax4 = axes.flat
-        ax1.plot(gens[1:], one("l2_to_gen0")[1:], color="C0")
-        ax1.set_yscale("log")
-        log_ticks(ax1)
-        ax1.set(xlabel="generation", ylabel=r"$\int (p_n - p_0)^2\,dx$",
-                title="L2 distance to generation 0")
-        total = one("total_log_geo_std")
-        ax2.plot(gens, np.exp(total), color="black", label="whole mixture")
-        ax2.plot(gens, one("component_std"), color="C3", label="components (mean)")
-        theory(ax2, gens, np.exp(total[0] + gens * expected_log_std_drift(M)),
-               label=f"one Gaussian, N = M = {M}")
-        ax2.set_yscale("log")
-        log_ticks(ax2)
-        ax2.set(xlabel="generation", ylabel="standard deviation", title="Spread")
-        ax2.legend(loc="lower left")
-        ax3.plot(gens, light, color="0.5", linewidth=0.7)
-        ax3.axhline(light.mean(), color="C1", label=f"mean {light.mean():.2f}")
-        ax3.axhline(0.5, color="0.3", linewidth=0.8, linestyle=":")
-        ax3.set(xlabel="generation", ylabel="weight", ylim=(0, 0.55),
-                title="Weight of the lighter component")
-        ax3.legend(loc="lower right")
-        ax4.plot(gens, one("total_std"), color="black", label="std of the mixture")
-        ax4.plot(gens, one("tail_2sd"), color="C1", label="tail coverage, 2 sd")
-        ax4.plot(gens, one("tail_3sd"), color="C4", label="tail coverage, 3 sd")
-        ax4.axhline(1.0, color="0.5", linewidth=0.8)
-        ax4.set(xlabel="generation", ylabel="relative to the original", title="Tails and spread")
-        ax4.legend(loc="best")
-        profile_note(fig, record)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.8))
+    ax1, ax2, ax3, ax4 = axes.flat
+    ax1.plot(gens[1:], one("l2_to_gen0")[1:], color="C0")
+    ax1.set_yscale("log")
+    log_ticks(ax1)
+    ax1.set(xlabel="generation", ylabel=r"$\int (p_n - p_0)^2\,dx$",
+            title="L2 distance to generation 0")
+    total = one("total_log_geo_std")
+    ax2.plot(gens, np.exp(total), color="black", label="whole mixture, geometric mean")
+    ax2.plot(gens, one("component_std"), color="C3", label="components, mean std")
+    theory(ax2, gens, np.exp(total[0] + gens * expected_log_std_drift(M)),
+           label=f"one Gaussian, N = M = {M}")
+    ax2.set_yscale("log")
+    log_ticks(ax2)
+    ax2.set(xlabel="generation", ylabel="standard deviation", title="Spread")
+    ax2.legend(loc="lower left")
+    ax3.plot(gens, light, color="0.5", linewidth=0.7)
+    ax3.axhline(light.mean(), color="C1", label=f"mean {light.mean():.2f}")
+    ax3.axhline(0.5, color="0.3", linewidth=0.8, linestyle=":")
+    ax3.set(xlabel="generation", ylabel="weight", ylim=(0, 0.55),
+            title="Weight of the lighter component")
+    ax3.legend(loc="lower right")
+    ax4.plot(gens, one("total_std"), color="black", label="std of the mixture")
+    ax4.plot(gens, one("tail_2sd"), color="C1", label="tail coverage, 2 sd")
+    ax4.plot(gens, one("tail_3sd"), color="C4", label="tail coverage, 3 sd")
+    ax4.axhline(1.0, color="0.5", linewidth=0.8)
+    ax4.set(xlabel="generation", ylabel="relative to the original", title="Tails and spread")
+    ax4.legend(loc="best")
+    enlarge_fonts(fig)
+    profile_note(fig, record)
     return fig
 
 
@@ -173,28 +192,32 @@ def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", 
     gens = record.generations
     nrow = math.ceil(len(metrics) / 2)
     ncol = min(2, len(metrics))
-    with plt.rc_context(FONTS):
-        fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.9 * nrow + 0.4), squeeze=False)
-        for ax, key in zip(axes.flat, metrics):
-            for r in record.values("regime"):
-                y, x = sweep_metric(record, key, variant=variant, regime=r), gens
-                if key in log and np.all(y[:, 0] <= 0):  # e.g. the distance of generation 0
-                    x, y = x[1:], y[:, 1:]
-                band(ax, x, y, label=regime_label(r, record), color=REGIME_COLORS.get(r))
-            for style, (xr, yr, lab) in zip(("--", ":", "-."), (reference or {}).get(key, [])):
-                theory(ax, xr, yr, label=lab, linestyle=style)
-            if key in log:
-                ax.set_yscale("log")
-                log_ticks(ax)
-            ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
-            if len(metrics) % 2 == 0 or (reference or {}).get(key):
-                ax.legend()
-        spare = list(axes.flat)[len(metrics):]
-        for ax in spare:
-            ax.set_axis_off()
-        if spare:
-            spare[0].legend(*axes.flat[0].get_legend_handles_labels(), loc="center")
-        n_seeds = len(record.values("seed"))
-        fig.suptitle(title or f"{variant}: median over {n_seeds} seeds, 10-90% band")
-        profile_note(fig, record)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.9 * nrow + 0.4), squeeze=False)
+    for ax, key in zip(axes.flat, metrics):
+        for r in record.values("regime"):
+            y, x = sweep_metric(record, key, variant=variant, regime=r), gens
+            if key in log and np.all(y[:, 0] <= 0):  # e.g. the distance of generation 0
+                x, y = x[1:], y[:, 1:]
+            band(ax, x, y, label=regime_label(r, record), color=REGIME_COLORS.get(r))
+        for style, (xr, yr, lab) in zip(("--", ":", "-."), (reference or {}).get(key, [])):
+            theory(ax, xr, yr, label=lab, linestyle=style)
+        if key in log:
+            ax.set_yscale("log")
+            log_ticks(ax)
+        ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
+        if len(metrics) % 2 == 0:
+            ax.legend()
+    spare = list(axes.flat)[len(metrics):]
+    for ax in spare:
+        ax.set_axis_off()
+    if spare:  # one legend for every panel, in the empty slot
+        handles = {}
+        for ax in axes.flat[:len(metrics)]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        spare[0].legend(list(handles.values()), list(handles), loc="center")
+    n_seeds = len(record.values("seed"))
+    fig.suptitle(title or f"{variant}: median over {n_seeds} seeds, 10-90% band")
+    enlarge_fonts(fig)
+    profile_note(fig, record)
     return fig

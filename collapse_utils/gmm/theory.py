@@ -58,3 +58,17 @@ def effective_drift(weights, points: int, dim: int = 2) -> np.ndarray:
     n_eff = np.clip(w * float(points), dim + 0.5, None)
     return expected_log_std_drift(n_eff, dim).mean(axis=-1)
 
+
+
+def effective_log_std(log_start, weights, points: int, dim: int = 2) -> np.ndarray:
+    """log_start + the cumulative :func:`effective_drift` up to each generation.
+
+    ``weights`` is (..., generations, K) and ``log_start`` broadcasts against (...):
+    the log geometric-mean std each component would have if it were refitted on its
+    share w_k M of the points, given the fitted weights.  True for well separated
+    blobs, where each component is refitted on its own blob's points; not for one
+    blob split in two (see :func:`effective_drift`).
+    """
+    d = effective_drift(weights, points, dim)
+    steps = np.concatenate([np.zeros(d.shape[:-1] + (1,)), np.cumsum(d[..., :-1], axis=-1)], axis=-1)
+    return np.asarray(log_start, dtype=float)[..., None] + steps
