@@ -168,9 +168,15 @@ def _digest(paths) -> str:
     return h.hexdigest()[:12]
 
 
+#: code that draws or prints results but never computes them: a change to it keeps the run cache
+NOT_IN_RESULTS = frozenset({"figures.py", "explorer.py", "plotting.py", "notebook.py", "cli.py",
+                            "assignments.py", "__main__.py"})
+
+
 def source_digest(family: str | None = None) -> str:
     """A hash of the code a result depends on: the core, and ``family``'s package
-    (``collapse_utils.gmm``), or the whole package when ``family`` is None.
+    (``collapse_utils.gmm``) less the files in :data:`NOT_IN_RESULTS`; or the whole
+    package when ``family`` is None (the book's execution cache, where figures count).
 
     Results depend on the code as much as on the settings, so run directories (and
     the book's execution cache) are keyed by it: after a change, cached generations
@@ -181,7 +187,7 @@ def source_digest(family: str | None = None) -> str:
         return _digest(root.rglob("*.py"))
     sub = root / family.split(".")[-1]
     files = [p for p in root.glob("*.py")] + (list(sub.rglob("*.py")) if sub.is_dir() else [])
-    return _digest(files)
+    return _digest(p for p in files if p.name not in NOT_IN_RESULTS)
 
 
 def run_key(exp: Experiment, profile: str, settings: Mapping, seed: int) -> str:

@@ -258,3 +258,11 @@ def test_unknown_profile_in_environment_is_one_line():
     assert out.returncode == 2
     assert out.stderr.strip() == ("collapse_utils: error: COLLAPSE_PROFILE must be one of "
                                   "smoke, default, paper; got 'tiny'")
+
+
+def test_figure_code_is_not_part_of_the_run_key(monkeypatch):
+    """Editing a family's figures keeps its run cache; editing what computes results does not."""
+    kept = ex.source_digest("collapse_utils.gmm")
+    monkeypatch.setattr(ex, "NOT_IN_RESULTS", frozenset())
+    assert ex.source_digest("collapse_utils.gmm") != kept  # figures.py, plotting.py now count
+    assert ex.source_digest("collapse_utils.gmm") != ex.source_digest("collapse_utils.vae")
