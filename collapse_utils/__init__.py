@@ -6,7 +6,8 @@ trained on recursively generated data", Nature 631, 755-759 (2024).
 The core (one module per job)
     profiles     run sizes (``COLLAPSE_PROFILE`` = smoke | default | paper)
     settings     the declared settings schema of every experiment, checked once
-    regimes      replace, accumulate, accumulate-subsample, mix / keep-real; M_i schedules
+    regimes      replace, accumulate, accumulate-subsample, mix / keep-real, verify,
+                 self-correct; M_i schedules
     loop         the generational fit-sample loop, named random streams, atomic cache, resume
     experiments  the registry, the sweep over regimes / variants / seeds, the run cache
     record       metrics.json and its one reader, ``Record.metric``
@@ -14,8 +15,9 @@ The core (one module per job)
     notebook     glue numbers into the prose, the assert helper, key-number tables
     hub          reach the Hugging Face Hub, or decide at once that it cannot
     cli          ``python -m collapse_utils``
+    assignments  student and autograder versions of the graded exercises (otter-grader)
 One package per model family
-    gaussian, discrete, gmm, vae, lm
+    gaussian, discrete, gmm, vae, lm, linreg
 """
 __version__ = "0.2.0"
 
@@ -23,13 +25,14 @@ from .loop import Generation, LoopResult, rng_for, run_generations  # noqa: E402
 from .profiles import PROFILES, current_profile  # noqa: E402
 from .record import Record  # noqa: E402
 from .regimes import (  # noqa: E402
-    Accumulate, AccumulateSubsample, Mix, Replace, Schedule, keep_real, make_regime,
+    Accumulate, AccumulateSubsample, Mix, Replace, Schedule, SelfCorrect, Verify, keep_real,
+    make_regime,
 )
 from .settings import Setting  # noqa: E402
 
 __all__ = [
     "Accumulate", "AccumulateSubsample", "Generation", "LoopResult", "Mix", "PROFILES", "Record",
-    "Replace", "Schedule", "Setting", "current_profile", "keep_real", "make_regime", "rng_for",
+    "Replace", "Schedule", "SelfCorrect", "Setting", "Verify", "current_profile", "keep_real", "make_regime", "rng_for",
     "run", "run_experiment", "run_generations",
 ]
 
