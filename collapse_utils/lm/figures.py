@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import generation_colors, label_stand_in, metric_by_generation, stand_in_title
+from ..plotting import (generation_colors, label_stand_in, log_ticks, metric_by_generation,
+                        stand_in_title)
 from .experiment import PAPER
 
 #: the generations of the paper's Fig. 1b/1c
@@ -45,6 +46,7 @@ def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERA
     used = np.flatnonzero(np.sum([hist[g] for g in gens], axis=0))
     ax.set_xlim(edges[max(used[0] - 1, 0)], edges[min(used[-1] + 2, len(edges) - 1)])
     ax.set_xscale("log")
+    log_ticks(ax, "x")   # 1-2-5 steps: no overlapping 3x10^0 labels on a narrow span
     ax.set_xlabel("perplexity of a block under generation 0")
     ax.set_ylabel("share of blocks")
     ax.legend(ncol=2)
@@ -100,7 +102,8 @@ def plot_protocol(ax, rec, by: str, metric: str = "test_perplexity", ylabel: str
             line.set_label(KEEP_LABELS.get(value, value))
     ax.legend(title=PROTOCOL_LABELS.get(by, by))
     ax.set_xticks(rec.generations)
-    label_stand_in(ax, title, short_label(rec))
+    if title:  # a figure of several panels carries the stand-in label once, in its suptitle
+        label_stand_in(ax, title, short_label(rec))
 
 
 def continuation_table(rec, width: int = 150, **sel):
