@@ -257,3 +257,62 @@ def binomial_interval(successes, trials, level: float = 0.95):
     hi = np.where(k < n, beta.ppf(1 - a, k + 1, n - k), 1.0)
     return lo, hi
 
+
+
+# ============================================================================= rate of forgetting
+# Bounds on how fast one state is forgotten under ``replace`` (Suresh et al. 2024), beside the
+# exact :func:`survival_probability`.  Fits are counted as above: fit 1 draws M samples of p0.
+def survival_lower_bound(q, M: int, fits):
+    """Suresh et al. (2024)'s bound P(state present after k fits) >= 1 - exp(-M q / k).
+
+    Proof in the book's notation: with f(s) = 1 - e^{-s} and Binom(M, x/M) counts,
+    E[e^{-s X'} | X] = (1 - (X/M) f(s))^M <= e^{-X f(s)}.  Iterating from P(X_k = 0 | X_{k-1})
+    <= e^{-X_{k-1}} gives P(X_k = 0) <= exp(-M q s_k), s_1 = 1, s_{j+1} = f(s_j); and
+    f(s) >= s / (1 + s) gives 1/s_k <= k.  ``fits`` may be an array; k = 0 gives 1 for q > 0.
+    """
+    q, k = np.asarray(q, dtype=float), np.asarray(fits, dtype=float)
+    M = operator.index(M)
+    with np.errstate(divide="ignore"):
+        out = np.where(k > 0, -np.expm1(-M * q / np.where(k > 0, k, 1.0)), (q > 0).astype(float))
+    return out.item() if out.ndim == 0 else out
+
+
+def ancestor_fraction(M: int, fits: int) -> np.ndarray:
+    """b_j, j = 0..``fits``: a bound on E[A_j] / M, A_j the number of distinct ancestors j
+    resamplings back of the M current samples (Wright-Fisher genealogy).
+
+    Each of a lineages picks one of M parents, so E[A_{j+1} | A_j = a] = M (1 - (1 - 1/M)^a),
+    concave in a: by Jensen E[A_j] / M <= b_j with b_0 = 1, b_{j+1} = 1 - (1 - 1/M)^{M b_j}.
+    b_j falls like 2/j while j << M and levels off near 1/M (the common ancestor).
+    """
+    M, fits = operator.index(M), operator.index(fits)
+    b = np.empty(fits + 1)
+    b[0] = 1.0
+    for j in range(fits):
+        b[j + 1] = -np.expm1(M * b[j] * np.log1p(-1.0 / M)) if M > 1 else 1.0
+    return b
+
+
+def survival_upper_bound(q, M: int, fits: int) -> np.ndarray:
+    """P(state present after k fits) <= min(1, M q b_{k-1}), k = 0..``fits`` (the book's bound).
+
+    Fit 1 holds X_1 ~ Binom(M, q) copies.  The state is present at fit k exactly when one of
+    them is an ancestor of fit k's samples; each is one with probability E[A_{k-1}] / M
+    (exchangeability), so a union bound over the X_1 copies gives E[X_1] b_{k-1} = M q b_{k-1}
+    (:func:`ancestor_fraction`).  Shape as :func:`survival_probability`.
+    """
+    q = np.asarray(q, dtype=float)
+    b = ancestor_fraction(M, max(operator.index(fits) - 1, 0))
+    scale = np.concatenate([[np.inf], b])[: operator.index(fits) + 1]  # k = 0: 1 if q > 0
+    out = np.minimum(1.0, operator.index(M) * q[..., None] * scale)
+    out = np.where(q[..., None] > 0, out, 0.0)
+    return out
+
+
+def forgetting_time(survival, level: float = 0.5) -> np.ndarray:
+    """The first fit at which a survival curve (last axis: fits 0, 1, ...) is at most ``level``
+    (NaN where it never is): the 'time to forget' of a state."""
+    s = np.asarray(survival, dtype=float)
+    below = s <= level
+    first = np.argmax(below, axis=-1).astype(float)
+    return np.where(below.any(axis=-1), first, np.nan)
