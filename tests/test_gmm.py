@@ -264,7 +264,9 @@ def test_regimes_training_sets_and_collapse():
 def test_paper_row_is_the_public_protocol():
     paper = resolve_settings("gmm", "paper")
     assert paper == {"points": 1000, "generations": 2050, "components": 2, "variant": "one-blob",
-                     "separation": 6.0, "regime": "replace", "real_fraction": 0.1, "seeds": 1}
+                     "separation": 6.0, "regime": "replace", "real_fraction": 0.1, "seeds": 1,
+                     # used only by the curation regimes verify and self-correct
+                     "verify_bound": 3.0, "verifier_error": 0.1, "gamma": 0.5}
 
 
 def test_recorded_paper_profile_run_is_what_the_code_computes(tmp_path, monkeypatch):

@@ -8,18 +8,25 @@ One job per module:
     tails       tail masses, tail ratios and tail coverage
     theory      sampling-error drift of a refitted Gaussian; effective sample sizes
     measure     one generation's metrics
-    experiment  settings schemas, the run function, the ``gmm`` and ``gmm-sweep`` experiments
-    figures     scatter grids, the protocol's panels, the sweep's bands
+    curation    what verify and self-correct know of p_0: the verifier, the corrector, predictions
+    experiment  settings schemas, the run function, the ``gmm``, ``gmm-sweep`` and
+                ``gmm-curation`` experiments
+    figures     scatter grids, the protocol's panels, the sweep's bands, the curation figures
 """
-from . import experiment  # noqa: F401  (registers gmm and gmm-sweep)
+from . import experiment  # noqa: F401  (registers gmm, gmm-sweep and gmm-curation)
+from .curation import (
+    ModelTracker, acceptance, corrector, error_for_share, self_corrected_std, transport_map,
+    verified_share, verifier,
+)
 from .data import VARIANTS, blob_centres, original_mixture, real_data
 from .distance import l2_distance
 from .experiment import (
-    GMM_SETTINGS, PAPER_PROFILE_RUN, SCATTER_GENERATIONS, SWEEP_SETTINGS, run_chain, run_real_data,
+    CURATION_SETTINGS, GMM_SETTINGS, PAPER_PROFILE_RUN, SCATTER_GENERATIONS, SWEEP_SETTINGS,
+    make_run_regime, run_chain, run_curation, run_real_data,
 )
 from .figures import (
-    draw_mixture, load_models, plot_protocol, plot_scatter_grid, plot_sweep, scatter_generations,
-    sweep_metric,
+    draw_mixture, load_models, plot_protocol, plot_scatter_grid, plot_self_correct, plot_sweep,
+    plot_verifier_transition, scatter_generations, sweep_metric,
 )
 from .measure import measure_mixture
 from .mixture import (
@@ -30,6 +37,9 @@ from .tails import TAIL_RADII, tail_coverage, tail_mass, tail_masses, tail_ratio
 from .theory import effective_drift, effective_log_std, expected_log_std_drift, reference_std
 
 __all__ = [
+    "CURATION_SETTINGS", "ModelTracker", "acceptance", "corrector", "error_for_share",
+    "make_run_regime", "plot_self_correct", "plot_verifier_transition", "run_curation",
+    "self_corrected_std", "transport_map", "verified_share", "verifier",
     "GMM_SETTINGS", "Mixture", "PAPER_PROFILE_RUN", "SCATTER_GENERATIONS", "SWEEP_SETTINGS",
     "TAIL_RADII", "VARIANTS", "as_mixture", "draw_mixture", "load_models", "plot_protocol",
     "plot_scatter_grid", "plot_sweep", "scatter_generations", "sweep_metric", "blob_centres", "component_geo_stds",

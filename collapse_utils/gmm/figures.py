@@ -221,3 +221,107 @@ def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", 
     enlarge_fonts(fig)
     profile_note(fig, record)
     return fig
+
+
+# ----------------------------------------------------------------------------- curation
+def _same_sizes(*records) -> None:
+    """Raise ValueError unless the records ran the same points, generations and variant."""
+    keys = ("points", "generations", "variant", "components")
+    first = {k: records[0].settings.get(k) for k in keys}
+    for rec in records[1:]:
+        other = {k: rec.settings.get(k) for k in keys}
+        if other != first:
+            raise ValueError(f"records must share {', '.join(keys)}; got {first} and {other}")
+
+
+def _end_band(record, key: str, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """(axis values, last-generation values per seed: (values, seeds)) of one sweep axis."""
+    xs = np.asarray(record.values(axis), dtype=float)
+    return xs, np.stack([sweep_metric(record, key, **{axis: x})[:, -1] for x in xs])
+
+
+def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to_gen0", "component_std")):
+    """The last generation's ``metrics`` against the verifier's error rate, one panel each.
+
+    ``verify`` ran ``regime=["verify"]`` over ``verifier_error``; ``reference`` ran
+    ``replace`` and ``keep-real`` at the same sizes, drawn as horizontal lines (median over
+    seeds, with their 10-90% range shaded).  Dotted vertical line: the error rate at which
+    the verified share of a training set equals keep-real's real share while the model is
+    at p_0 (:func:`~collapse_utils.gmm.curation.error_for_share`), where the two should meet.
+    """
+    import matplotlib.pyplot as plt
+
+    from .curation import error_for_share
+
+    _same_sizes(verify, reference)
+    last = int(verify.generations[-1])
+    share = float(reference.settings["real_fraction"])
+    e_share = error_for_share(share, float(verify.settings["verify_bound"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.3), squeeze=False)
+    for ax, key in zip(axes.flat, metrics):
+        qs, y = _end_band(verify, key, "verifier_error")
+        color = REGIME_COLORS["verify"]
+        ax.fill_between(qs, *np.quantile(y, [0.1, 0.9], axis=1), color=color, alpha=0.25,
+                        linewidth=0)
+        ax.plot(qs, np.median(y, axis=1), "o-", color=color, markersize=4, label="verify")
+        for r in ("replace", "keep-real"):
+            level = sweep_metric(reference, key, regime=r)[:, -1]
+            c = REGIME_COLORS[r]
+            ax.axhspan(*np.quantile(level, [0.1, 0.9]), color=c, alpha=0.10, linewidth=0)
+            ax.axhline(np.median(level), color=c, linestyle="--", linewidth=1.4,
+                       label=regime_label(r, reference))
+        if key == "component_std":
+            start = np.median(sweep_metric(verify, key)[:, 0])
+            ax.axhline(start, color="black", linestyle=":", linewidth=1.2, label="generation 0")
+        ax.axvline(e_share, color="0.45", linestyle=":", linewidth=1.2,
+                   label=f"verified share {100 * share:g}% (prediction)")
+        if key == "l2_to_gen0":
+            ax.set_yscale("log")
+            log_ticks(ax)
+        ax.set(xlabel="verifier error rate $e$", ylabel=METRIC_LABELS.get(key, key),
+               title=f"generation {last}")
+    axes.flat[0].legend(loc="upper left")
+    n_seeds = len(verify.values("seed"))
+    enlarge_fonts(fig)
+    profile_note(fig, verify, f"M = {verify.settings['points']}, {n_seeds} seeds, "
+                              "median and 10-90% band")
+    return fig
+
+
+def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_std", "l2_to_gen0")):
+    """``metrics`` against generation under ``self-correct`` for each strength gamma that
+    ``correct`` ran, beside ``replace`` from ``reference``: median over seeds and a 10-90% band.
+    The whole mixture's geometric-mean std carries its prediction for each gamma
+    (:func:`~collapse_utils.gmm.curation.self_corrected_std`; gamma = 0 is replace's drift)."""
+    import matplotlib.pyplot as plt
+
+    from .curation import self_corrected_std
+
+    _same_sizes(correct, reference)
+    gens = correct.generations
+    M = int(correct.settings["points"])
+    gammas = correct.values("gamma")
+    colors = generation_colors(range(len(gammas) + 1), len(gammas) + 1)[1:]
+    runs = [(r"replace ($\gamma$ = 0)", REGIME_COLORS["replace"], reference, dict(regime="replace"), 0.0)]
+    runs += [(rf"self-correct, $\gamma$ = {g:g}", c, correct, dict(gamma=g), g)
+             for g, c in zip(gammas, colors)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.3), squeeze=False)
+    for ax, key in zip(axes.flat, metrics):
+        for label, color, rec, sel, g in runs:
+            y, x = sweep_metric(rec, key, **sel), gens
+            if key == "l2_to_gen0":
+                x, y = x[1:], y[:, 1:]
+            band(ax, x, y, label=label, color=color)
+            if key == "total_geo_std":
+                start = float(np.exp(np.median(rec.metric("total_log_geo_std", **sel)[:, 0])))
+                theory(ax, gens, self_corrected_std(gens, g, start, M),
+                       label="prediction" if g == 0.0 else None)
+        if key in ("l2_to_gen0", "total_geo_std", "component_std"):
+            ax.set_yscale("log")
+            log_ticks(ax)
+        ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
+    axes.flat[0].legend(loc="lower left")
+    n_seeds = len(correct.values("seed"))
+    enlarge_fonts(fig)
+    profile_note(fig, correct, f"M = {M}, {n_seeds} seeds, median and 10-90% band")
+    return fig
