@@ -38,7 +38,7 @@ from .record import FORMAT, Record
 from .settings import Setting, check_schema, resolve
 
 #: the model families, each a sub-package that registers its experiments on import
-FAMILY_MODULES = ("gaussian", "discrete", "gmm", "vae", "lm", "linreg")
+FAMILY_MODULES = ("gaussian", "discrete", "gmm", "vae", "lm", "linreg", "kde")
 
 #: the setting that counts independent runs (seeds seed, seed + 1, ...)
 SEEDS = "seeds"
