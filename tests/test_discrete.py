@@ -254,3 +254,54 @@ def test_explore_figure_draws_from_a_record():
     rec = d.explore_record(**{**d.EXPLORER_DEFAULTS, "generations": 30}, chains=50)
     fig = d.explore_figure(rec)
     assert len(fig.axes) == 3
+
+
+# ----------------------------------------------------------------------------- curation (issue 12)
+HEAD = np.array([0.4, 0.3, 0.2, 0.1])   # every state expects >= 10 of M = 100 samples
+
+
+def _curated(p0, regime, generations, chains, seed, **curation):
+    rows = []
+    sim.run_chains(p0, 100, generations, chains, seed, lambda g: rows.append(g.model) or {},
+                   regime=regime, curation=curation, progress=False)
+    return np.asarray(rows)   # (generations + 1, chains, K)
+
+
+def test_self_correct_keeps_every_state_and_matches_its_exact_diversity():
+    P = _curated(P0, "self-correct", 40, 3000, 3, gamma=0.2)
+    assert np.all(P[1:] > 0)                       # gamma p0 > 0 in every state, every chain
+    T = d.curation_gini_simpson(P0, 100, 41, "self-correct", gamma=0.2)
+    for gen in (1, 10, 40):
+        gs = d.gini_simpson(P[gen])
+        assert abs(gs.mean() - T[gen + 1]) <= 4 * gs.std(ddof=1) / math.sqrt(gs.size)
+    np.testing.assert_allclose(P[-1].mean(axis=0), P0, atol=0.01)   # E p = p0
+
+
+@pytest.mark.parametrize("error", [0.0, 0.5, 1.0])
+def test_verify_matches_its_full_support_diversity(error):
+    P = _curated(HEAD, "verify", 30, 3000, 4, verifier_error=error)
+    T = d.curation_gini_simpson(HEAD, 100, 31, "verify", verifier_error=error)
+    gs = d.gini_simpson(P[-1])
+    assert abs(gs.mean() - T[-1]) <= 4 * gs.std(ddof=1) / math.sqrt(gs.size)
+    if error == 1.0:   # an uninformative verifier is replace
+        rep = d.expected_gini_simpson(HEAD, 100, 31)
+        assert abs(T[-1] - rep[-1]) < 1e-12
+
+
+def test_verify_cannot_bring_back_a_lost_state():
+    regime = sim.count_regime("verify", p0=P0, verifier_error=0.0)
+    previous = np.tile([60, 40, 0, 0, 0], (500, 1))
+    counts, _ = regime.next_data(None, 100, previous=previous, real=None, pool=[],
+                                 rng=np.random.default_rng(0))
+    assert counts.sum(axis=1).tolist() == [100] * 500 and np.all(counts[:, 2:] == 0)
+    share = counts[:, 0].mean() / 100                     # p0 restricted to {0, 1}: 0.5/0.8
+    assert abs(share - 0.5 / 0.8) < 4 * math.sqrt(0.625 * 0.375 / 50_000)
+
+
+def test_perfect_verifier_support_stays_above_its_bound():
+    P = _curated(P0, "verify", 60, 2000, 6, verifier_error=0.0)
+    support = d.support_size(P).mean(axis=1)
+    bound = d.verified_support_bound(P0, 100, 61)[1:]
+    assert np.all(support >= bound - 4 * 0.5 / math.sqrt(2000))
+    rep = _curated(P0, "replace", 60, 2000, 6)
+    assert support[-1] > d.support_size(rep[-1]).mean()

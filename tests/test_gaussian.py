@@ -343,3 +343,85 @@ def test_experiment_sweeps_and_relations(tmp_path, monkeypatch):
                         ({"regime": "accumulate-subsample"}, "method must be points")]:
         with pytest.raises(ValueError, match=needle):
             resolve_settings("gaussian", "smoke", bad)
+
+
+# ----------------------------------------------------------------------------- curation (issue 12)
+from collapse_utils.gaussian import curation as cur  # noqa: E402
+from collapse_utils.gaussian import (critical_error, self_correct_limit, self_correct_theory,  # noqa: E402
+                                            truncated_variance, verify_limit, verify_theory)
+
+
+def test_self_correct_corrector_gives_the_batch_the_interpolated_moments():
+    rng = np.random.default_rng(3)
+    x = 0.7 + 0.4 * rng.standard_normal((5, 50))
+    recs = g.points_to_stats(x[..., None])
+    out = cur.corrector(0.0, 1.0)(recs, 0.25, rng)[..., 1]
+    np.testing.assert_allclose(out.mean(1), 0.75 * x.mean(1), atol=1e-12)
+    np.testing.assert_allclose(out.std(1, ddof=1), 0.75 * x.std(1, ddof=1) + 0.25, atol=1e-12)
+    pooled = cur.corrector(0.0, 1.0)(g.pack(*g.pooled_stats(recs)), 0.25, rng)   # one record
+    np.testing.assert_allclose(pooled[:, 0, 1], out.mean(1), atol=1e-12)
+    np.testing.assert_allclose(pooled[:, 0, 2], out.var(1, ddof=1) * 49, rtol=1e-10)
+
+
+def test_self_correct_matches_its_exact_theory():
+    G, M, chains, gamma = 30, 100, 4000, 0.3
+    means, covs = g.simulate(0.0, 1.0, M, G, chains, seed=5, regime="self-correct",
+                             curation={"gamma": gamma})
+    sig, mu = np.sqrt(covs[:, :, 0, 0]), means[:, :, 0]
+    T = self_correct_theory(G, M, gamma)
+    for k in (1, 5, G):
+        within(sig[:, k], T["sigma"][k])
+        within(sig[:, k] ** 2, T["sigma_squared"][k])
+        within(mu[:, k] ** 2, T["mean_error_squared"][k])
+        within(mu[:, k] ** 2 + (sig[:, k] - 1) ** 2, T["w2_squared"][k])
+    lim = self_correct_limit(M, gamma)
+    assert abs(self_correct_theory(400, M, gamma)["w2_squared"][-1] - lim["w2_squared"]) < 1e-12
+    zero = self_correct_theory(20, M, 0.0)   # gamma = 0 is replace
+    exact = g.theory_1d(np.arange(1, 22), M)
+    for k in ("sigma", "sigma_squared", "mean_error_squared", "w2_squared"):
+        np.testing.assert_allclose(zero[k], exact[k], rtol=1e-12)
+
+
+def test_verifier_accepts_samples_distributed_like_the_truncated_real_law():
+    rng = np.random.default_rng(7)
+    model = (np.array([[0.3], [-0.2]]), np.array([[[0.8**2]], [[1.3**2]]]))   # narrow, wide
+    tap = cur.ModelTap(g.draw_points)
+    vL = truncated_variance(3.0)
+    for error in (0.0, 1.0):
+        acc = cur.verifier(tap, 0.0, 1.0, error, 3.0)
+        batch = tap(model, 200_000, rng)
+        mask, x = acc(batch, rng), batch[..., 1]
+        K = np.exp(cur.log_ratio_sup(model[0][:, 0], np.sqrt(model[1][:, 0, 0]), 0.0, 1.0, 3.0)) / (
+            stats.norm.cdf(3) - stats.norm.cdf(-3))
+        for c in range(2):
+            kept = x[c][mask[c]]
+            rate = 1 / K[c]
+            assert abs(mask[c].mean() - rate) < 5 * math.sqrt(rate * (1 - rate) / x.shape[1])
+            mean, var = (0.0, vL) if error == 0 else (model[0][c, 0], model[1][c, 0, 0])
+            within(kept, mean, sd=math.sqrt(var))
+            within((kept - mean) ** 2, var, sd=var * math.sqrt(2))
+    # a plain window test keeps the model's shape and shrinks the variance further
+    window = np.abs(x[0]) < 3.0
+    assert x[0][window].var() < 0.8**2 < vL
+
+
+def test_verify_matches_its_theory_while_the_budget_suffices():
+    G, M, chains = 25, 100, 300
+    for error in (0.0, 0.5):
+        means, covs = g.simulate(0.0, 1.0, M, G, chains, seed=11, regime="verify",
+                                 curation={"verifier_error": error})
+        T = verify_theory(G, M, error)
+        s2, e2 = covs[:, -1, 0, 0], means[:, -1, 0] ** 2
+        within(s2, T["sigma_squared"][-1])
+        within(e2, T["mean_error_squared"][-1])
+    lim, qc = verify_limit(M, 0.5), critical_error(M)
+    assert abs(verify_theory(300, M, 0.5)["mean_error_squared"][-1] - lim["mean_error_squared"]) < 1e-9
+    assert M * (1 - qc**2) == pytest.approx(qc) and 0.99 < qc < 1
+    assert math.isinf(verify_limit(M, 0.999)["mean_error_squared"])
+
+
+def test_curation_needs_one_dimension_and_a_normal_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match="need dim 1 and source normal"):
+        run_experiment("gaussian", profile="smoke", overrides={"regime": ["verify"], "dim": 2},
+                       progress=False)

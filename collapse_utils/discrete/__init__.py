@@ -18,11 +18,13 @@ from .figures import (  # noqa: F401
     absorption_figure, fixation_figure, regimes_figure, support_figure, survival_figure,
 )
 from .simulate import (  # noqa: F401
-    AccumulateCounts, KeepRealCounts, count_regime, gini_simpson, support_size,
+    AccumulateCounts, KeepRealCounts, SelfCorrectCounts, VerifyCounts, count_regime, gini_simpson,
+    support_size,
 )
 from .theory import (  # noqa: F401
-    absorption_time_pmf, binomial_interval, check_distribution, expected_gini_simpson,
+    absorption_time_pmf, binomial_interval, check_distribution, curation_gini_simpson,
+    expected_gini_simpson,
     expected_support, fixation_probability, keep_real_stationary_gini_simpson,
     mean_absorption_time_diffusion, mean_absorption_time_exact, one_step_survival,
-    survival_probability, wright_fisher_matrix, zipf,
+    survival_probability, verified_support_bound, wright_fisher_matrix, zipf,
 )

@@ -27,7 +27,7 @@ from .simulate import entropy, gini_simpson, run_chains, support_size
 from .theory import check_distribution, zipf
 
 #: the regimes this family runs on counts (:mod:`.simulate`)
-REGIME_CHOICES = ("replace", "keep-real", "accumulate")
+REGIME_CHOICES = ("replace", "keep-real", "accumulate", "verify", "self-correct")
 
 P0 = Setting(None, kind=list, optional=True,
              help="an explicit p0 (a JSON list); when given, K and zipf_exponent are not used")
@@ -45,6 +45,11 @@ SETTINGS = {
                       help="what each generation trains on (collapse_utils.regimes)"),
     "real_fraction": Setting(0.1, low=0.0, high=1.0,
                              help="keep-real: the share of each training set drawn from D_0"),
+    "verifier_error": Setting([0.1], low=0.0, high=1.0, sweep=True,
+                              help="verify: probability that a decision is a guess (1: uninformative, replace)"),
+    "max_rounds": Setting(20, low=1, help="verify: at most this many batches of M draws per generation"),
+    "gamma": Setting([0.3], low=0.0, high=1.0, sweep=True,
+                     help="self-correct: share of the way each generation's counts move to M p0"),
     "p0": P0,
 }
 
@@ -121,6 +126,7 @@ def run_discrete(settings: dict, *, seed: int, run_dir=None, resume: bool = Fals
     result = run_chains(p0, settings["M"], settings["generations"], settings["chains"], seed,
                         lambda g: summary_metrics(g.model), regime=settings["regime"],
                         real_fraction=settings["real_fraction"], progress=progress,
+                        curation={k: settings[k] for k in ("verifier_error", "max_rounds", "gamma")},
                         desc=f"discrete {settings['regime']}", stop_after=stop_after)
     return RunOutput(result.generations, result.metrics, None, {"p0": p0.tolist()})
 

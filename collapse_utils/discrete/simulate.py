@@ -12,7 +12,12 @@ The regimes have the semantics of :mod:`collapse_utils.regimes`; as counts,
   (1 - f) M model samples and f M of the chain's own real samples, drawn without
   replacement from D_0;
 * ``accumulate`` (:class:`AccumulateCounts`) is :class:`~collapse_utils.regimes.Accumulate`:
-  D_0 and every generation's samples, kept as one running sum of counts.
+  D_0 and every generation's samples, kept as one running sum of counts;
+* ``verify`` (:class:`VerifyCounts`) is :class:`~collapse_utils.regimes.Verify` with a
+  verifier that knows p0: rejection sampling towards p0 on the model's support, a
+  share ``error`` of its decisions guesses;
+* ``self-correct`` (:class:`SelfCorrectCounts`) is :class:`~collapse_utils.regimes.SelfCorrect`:
+  each generation's counts move a share gamma of the way to M p0.
 """
 from __future__ import annotations
 
@@ -139,27 +144,107 @@ class AccumulateCounts(Regime):
         return previous.astype(np.int64) + new, new
 
 
-def count_regime(regime: str = "replace", real_fraction: float = 0.1) -> Regime:
-    """The regime object for counts arrays (``replace``, ``keep-real`` or ``accumulate``)."""
+@dataclass(frozen=True, repr=False)
+class VerifyCounts(Regime):
+    """``verify`` on counts: :class:`collapse_utils.regimes.Verify` with a verifier that knows p0.
+
+    The model of generation i is the exact fit p = previous / M (so the verifier knows the
+    density ratio).  A sample at state k is accepted with probability
+    (1 - error) A(k) + error / K, where A = p0_S / (K p) is rejection sampling towards
+    p0_S, p0 restricted to the model's support S and renormalised, K = max_S p0_S / p, and
+    a share ``error`` of the decisions are guesses at the verifier's own rate 1/K.  So each
+    accepted sample is, independently, a draw of p0_S with probability 1 - error and of p
+    otherwise (error = 1: ``replace``).  As in ``Verify``, each chain draws up to
+    ``max_rounds`` batches of M samples and keeps its first M accepted ones, topped up
+    with its first rejected ones; on counts that is, exactly in distribution:
+    A ~ Binomial(max_rounds M, 1/K) accepted, min(A, M) of them kept (a multinomial
+    sample of the accepted law), the rest a multinomial sample of the rejected law.
+    A state the model has lost (p = 0) is never drawn, so no verifier brings it back.
+    """
+
+    p0: tuple = ()
+    error: float = 0.0
+    max_rounds: int = 20
+    name = "verify"
+    uses_previous = True
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=1):
+        p0 = np.asarray(self.p0, dtype=float)
+        prev = np.asarray(previous, dtype=float)
+        p = prev / prev.sum(axis=1, keepdims=True)
+        target = np.where(p > 0, p0, 0.0)
+        target /= target.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(p > 0, target / p, 0.0)
+        K = np.maximum(ratio.max(axis=1, keepdims=True), 1.0)     # >= 1 up to rounding
+        acc = np.minimum((1 - self.error) * ratio / K + self.error / K, 1.0)   # per state
+        accepted = (1 - self.error) * target + self.error * p     # = p acc K
+        rejected = p * (1 - acc)
+        left = rejected.sum(axis=1, keepdims=True)
+        rejected = np.where(left > 1e-12, rejected / np.where(left > 0, left, 1.0), p)
+        found = rng.binomial(int(self.max_rounds) * int(m), 1.0 / K[:, 0])
+        kept = np.minimum(found, int(m))
+        counts = rng.multinomial(kept, accepted) + rng.multinomial(int(m) - kept, rejected)
+        counts = counts.astype(np.min_scalar_type(int(m)))
+        return counts, counts
+
+    def describe(self) -> str:
+        return f"verify(error={self.error:g}, max_rounds={self.max_rounds})"
+
+
+@dataclass(frozen=True, repr=False)
+class SelfCorrectCounts(Regime):
+    """``self-correct`` on counts: :class:`collapse_utils.regimes.SelfCorrect` with the
+    correction c -> (1 - gamma) c + gamma M p0 of each generation's M fresh counts (each
+    sample moved a share gamma towards p0, as fractional counts).  Every state keeps
+    at least gamma p0(k) of the next model's mass, so no state is ever lost."""
+
+    p0: tuple = ()
+    gamma: float = 0.5
+    name = "self-correct"
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=1):
+        new = (1 - self.gamma) * draw(m) + self.gamma * int(m) * np.asarray(self.p0, dtype=float)
+        return new, new
+
+    def describe(self) -> str:
+        return f"self-correct(gamma={self.gamma:g})"
+
+
+def count_regime(regime: str = "replace", real_fraction: float = 0.1, *, p0=None,
+                 verifier_error: float = 0.0, max_rounds: int = 20, gamma: float = 0.5) -> Regime:
+    """The regime object for counts arrays (``replace``, ``keep-real``, ``accumulate``,
+    ``verify`` or ``self-correct``; the last two need ``p0``)."""
+    if regime in ("verify", "self-correct"):
+        if p0 is None:
+            raise ValueError(f"regime {regime} needs p0 (the verifier's or corrector's knowledge)")
+        p0 = tuple(float(v) for v in check_distribution(p0))
+        if regime == "verify":
+            return VerifyCounts(p0, float(verifier_error), int(max_rounds))
+        return SelfCorrectCounts(p0, float(gamma))
     if regime == "keep-real":
         return KeepRealCounts(float(real_fraction))
     if regime == "accumulate":
         return AccumulateCounts()
     if regime == "replace":
         return Replace()  # the core's Replace works on counts as it is
-    raise ValueError(f"regime must be one of replace, keep-real, accumulate; got {regime!r}")
+    raise ValueError(f"regime must be one of replace, keep-real, accumulate, verify, "
+                     f"self-correct; got {regime!r}")
 
 
 def run_chains(p0, M: int, generations: int, chains: int, seed: int, measure, *,
-               regime: str = "replace", real_fraction: float = 0.1, **loop_kw):
+               regime: str = "replace", real_fraction: float = 0.1, curation: dict | None = None,
+               **loop_kw):
     """The core loop on a (chains, K) counts array: D_0 drawn per chain, then the regime.
 
-    ``measure(Generation)`` sees the frequencies ``g.model`` of every chain; the
+    ``measure(Generation)`` sees the frequencies ``g.model`` of every chain; ``curation``
+    holds ``verifier_error``, ``max_rounds`` and ``gamma`` for the curation regimes; the
     other keywords go to :func:`collapse_utils.loop.run_generations`.
     """
     real = real_counts(p0, M, chains, seed)
+    reg = count_regime(regime, real_fraction, p0=p0, **(curation or {}))
     return run_generations(fit_frequencies, sample_counts, real, int(generations),
-                           regime=count_regime(regime, real_fraction), sizes=int(M), seed=seed,
+                           regime=reg, sizes=int(M), seed=seed,
                            measure=measure, axis=1, **loop_kw)
 
 

@@ -316,3 +316,50 @@ def forgetting_time(survival, level: float = 0.5) -> np.ndarray:
     below = s <= level
     first = np.argmax(below, axis=-1).astype(float)
     return np.where(below.any(axis=-1), first, np.nan)
+
+
+# ----------------------------------------------------------------------------- curation
+def curation_gini_simpson(p0, M: int, fits: int, regime: str, *, verifier_error: float = 0.0,
+                          gamma: float = 0.5) -> np.ndarray:
+    """E[1 - sum_i p(i)^2] after n = 0..``fits`` fits under ``self-correct`` or ``verify``.
+
+    Fit 1 fits D_0 (E sum r^2 = s + (1 - s)/M, s = sum p0^2) and E p = p0 at every fit.
+    With x = E sum p^2 and E[sum phat^2 | p] = (1 - 1/M) sum p^2 + 1/M for an M-sample phat:
+
+    * ``self-correct`` (p' = (1 - g) phat + g p0), exact:
+      x' = (1 - g)^2 ((1 - 1/M) x + 1/M) + (1 - (1 - g)^2) s;
+    * ``verify`` (phat an M-sample of (1 - q) p0 + q p), exact while no state is lost and
+      the draw budget suffices: x' = (1 - 1/M) ((1 - q^2) s + q^2 x) + 1/M.  A lost state
+      never returns, so over many generations this overstates the diversity of p0's tail.
+    """
+    p0 = check_distribution(p0)
+    M, fits = operator.index(M), operator.index(fits)
+    if regime not in ("self-correct", "verify"):
+        raise ValueError(f"regime must be self-correct or verify; got {regime!r}")
+    s = float(np.sum(p0**2))
+    out = np.empty(fits + 1)
+    out[0] = 1 - s
+    x = s + (1 - s) / M
+    for k in range(1, fits + 1):
+        out[k] = 1 - x
+        if regime == "self-correct":
+            a2 = (1 - _probability(gamma, "gamma")) ** 2
+            x = a2 * ((1 - 1 / M) * x + 1 / M) + (1 - a2) * s
+        else:
+            q2 = _probability(verifier_error, "verifier_error") ** 2
+            x = (1 - 1 / M) * ((1 - q2) * s + q2 * x) + 1 / M
+    return out
+
+
+def verified_support_bound(p0, M: int, fits: int) -> np.ndarray:
+    """A lower bound on E[support] after n = 0..``fits`` fits under a perfect verifier.
+
+    Each fit is an M-sample of p0 restricted to the states still present, so state i
+    survives a fit with probability at least 1 - (1 - p0(i))^M (renormalising over fewer
+    states only raises its share); a lost state never returns.  Hence
+    E[support_n] >= sum_i (1 - (1 - p0(i))^M)^n.
+    """
+    p0 = check_distribution(p0)
+    keep = 1 - (1 - p0) ** operator.index(M)
+    n = np.arange(operator.index(fits) + 1)[:, None]
+    return np.where(n == 0, (p0 > 0).astype(float), keep ** n).sum(axis=1)

@@ -2,7 +2,9 @@
 
 One job per module:
 
-    theory      exact 1-D moments after n fits (c_M, E sigma_n, E W_2^2, ...), E log det Sigma_n
+    theory      exact 1-D moments after n fits (c_M, E sigma_n, E W_2^2, ...), E log det Sigma_n;
+                the curation regimes' moments (self-correct exactly, verify's fixed point)
+    curation    the verifier (rejection sampling with the density ratio) and the corrector
     w2          2-Wasserstein distances: Gaussian to Gaussian (Gelbrich), Gaussian to a 1-D sample
     simulate    many chains at once through the core loop, on sufficient statistics
     experiment  the experiments ``gaussian`` and ``gaussian-intro`` (schemas, runs, register)
@@ -15,9 +17,10 @@ from .experiment import (REFERENCE_SIZE, chain_mean, chain_summaries, example_co
                          run_gaussian, run_intro)
 from .simulate import (METHODS, SOURCES, draw_points, draw_stats, fit_gaussian, pack,
                        points_to_stats, pooled_stats, sample_source, simulate)
-from .theory import (ESTIMATORS, accumulate_mean_bound, c_m, expected_log_det, expected_sigma,
-                     expected_w2_squared, log_c_m, log_det_drift, source_lower_bound,
-                     theory_1d)
+from .theory import (ESTIMATORS, accumulate_mean_bound, c_m, critical_error, expected_log_det,
+                     expected_sigma, expected_w2_squared, log_c_m, log_det_drift,
+                     self_correct_limit, self_correct_theory, source_lower_bound, theory_1d,
+                     truncated_variance, verify_limit, verify_theory)
 from .w2 import (check_covariance, psd_sqrt, quantile_moments, w2, w2_squared, w2_squared_1d,
                  w2_squared_normal_to_sample)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..experiments import Experiment, RunOutput, register
 from ..loop import rng_for, run_generations
-from ..regimes import REGIMES, SCHEDULES, Schedule, make_regime
+from ..regimes import CURATION_REGIMES, REGIMES, SCHEDULES, Schedule, make_regime
 from ..settings import Setting
 from .simulate import (METHODS, SOURCES, fit_normal_1d, prepare, run_chains, sample_normal_1d,
                        sample_source)
@@ -36,8 +36,15 @@ GAUSSIAN_SETTINGS = {
     "dim": Setting(1, low=1, help="dimension d (unit variances, every correlation 0.5)"),
     "estimator": Setting(["unbiased"], choices=ESTIMATORS, sweep=True,
                          help="variance estimator: unbiased, or mle as the public code's np.std"),
-    "regime": Setting(["replace"], choices=REGIMES, sweep=True, help="what each generation trains on"),
+    "regime": Setting(["replace"], choices=REGIMES + CURATION_REGIMES, sweep=True,
+                      help="what each generation trains on"),
     "real_fraction": Setting(0.1, low=0.0, high=1.0, help="share of real data under keep-real"),
+    "verifier_error": Setting([0.1], low=0.0, high=1.0, sweep=True,
+                              help="verify: probability that a decision is a guess (1: uninformative, replace)"),
+    "verify_window": Setting(3.0, low=0.5, help="verify: the verifier certifies |x - mu| <= this many sigma"),
+    "max_rounds": Setting(50, low=1, help="verify: at most this many batches of M draws per generation"),
+    "gamma": Setting([0.3], low=0.0, high=1.0, sweep=True,
+                     help="self-correct: share of the way each sample moves to the real distribution"),
     "schedule": Setting(["constant"], choices=SCHEDULES, sweep=True, help="sample sizes M_i"),
     "power": Setting(2.0, low=1.0, help="M_i = M (i+1)^power for the superlinear schedule (> 1)"),
     "source": Setting(["normal"], choices=SOURCES, sweep=True,
@@ -53,6 +60,9 @@ def check_gaussian(s: dict) -> None:
         raise ValueError(f"power must be > 1 for a superlinear schedule; got {s['power']}")
     if s["dim"] > 1 and any(src != "normal" for src in s["source"]):
         raise ValueError(f"source must be normal when dim > 1 (the others are 1-D); got {s['source']}")
+    if set(CURATION_REGIMES) & set(s["regime"]) and (s["dim"] > 1 or any(src != "normal" for src in s["source"])):
+        raise ValueError("regime verify and self-correct need dim 1 and source normal (they know the "
+                         f"real N(0, 1)); got dim {s['dim']}, source {s['source']}")
     if "accumulate-subsample" in s["regime"] and s["method"] != "points":
         raise ValueError("method must be points for regime accumulate-subsample (a random subset "
                          "of pooled samples has no exact sufficient-statistics law)")
@@ -156,8 +166,10 @@ def run_gaussian(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = 
         reference = quantile_moments(sample_source(source, REFERENCE_SIZE, rng_for(seed, "reference")))
         facts["reference_moments"] = [float(x) for x in reference]
         facts["expressivity_w2_squared"] = float(w2_squared_normal_to_sample(0.0, 1.0, moments=reference))
+    curation = {k: settings[k] for k in ("verifier_error", "verify_window", "max_rounds", "gamma")}
     prep = prepare(mean0, cov0, M, settings["generations"], chains, settings["estimator"], seed,
-                   settings["regime"], schedule, settings["real_fraction"], settings["method"], real)
+                   settings["regime"], schedule, settings["real_fraction"], settings["method"], real,
+                   curation)
     G = prep["generations"]
 
     def measure(g):

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 
 from ..loop import rng_for, run_generations
-from ..regimes import REGIMES, Mix, Regime, as_schedule, concat, make_regime
+from ..regimes import CURATION_REGIMES, REGIMES, Mix, Regime, as_schedule, concat, make_regime
 from ..settings import Setting
 from .theory import ESTIMATOR
 from .w2 import as_gaussian, psd_sqrt
@@ -38,7 +38,7 @@ ARGUMENTS = {
     "generations": Setting(0, low=0),
     "chains": Setting(1, low=1),
     "estimator": ESTIMATOR,
-    "regime": Setting("replace", choices=REGIMES),
+    "regime": Setting("replace", choices=REGIMES + CURATION_REGIMES),
     "method": Setting("stats", choices=METHODS),
     "seed": Setting(0, low=0),
     "real_fraction": Setting(0.1, low=0.0, high=1.0),
@@ -210,8 +210,12 @@ def sample_source(source: str, size, rng: np.random.Generator) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the chains
 def prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedule,
-            real_fraction, method, real) -> dict:
-    """Check the arguments of :func:`simulate` and build what the core loop needs."""
+            real_fraction, method, real, curation: dict | None = None) -> dict:
+    """Check the arguments of :func:`simulate` and build what the core loop needs.
+
+    ``curation`` holds the settings of the curation regimes (1-D only): ``verifier_error``,
+    ``verify_window`` and ``max_rounds`` for ``verify``, ``gamma`` for ``self-correct``
+    (:mod:`.curation`); the verifier and the corrector know the real N(mean, cov)."""
     mean, cov = as_gaussian(mean, cov)
     d = mean.shape[0]
     if seed is None:
@@ -225,8 +229,15 @@ def prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedule
     sched = as_schedule(schedule, a["M"], name="schedule")
     for k in range(1, a["generations"] + 1):
         Setting(2, low=2).check(f"schedule M_{k}", sched(k))
-    reg = make_regime(a["regime"], real_fraction=a["real_fraction"])  # subsample budget: M_i
-    as_points = a["method"] == "points" or isinstance(reg, Mix) or a["regime"] == "accumulate-subsample"
+    sample = draw_points if a["method"] == "points" else draw_stats
+    if a["regime"] in CURATION_REGIMES:
+        reg, tap = _curation_regime(a["regime"], mean, cov, curation or {})
+    else:
+        reg = make_regime(a["regime"], real_fraction=a["real_fraction"])  # subsample budget: M_i
+    if a["regime"] in CURATION_REGIMES:    # both act on single samples (the core checks M of them)
+        sample = tap or draw_points
+    as_points = (a["method"] == "points" or isinstance(reg, Mix) or a["regime"] == "accumulate-subsample"
+                 or a["regime"] in CURATION_REGIMES)
     if a["regime"] == "accumulate" and not as_points:
         reg = PooledAccumulate()
     c = a["chains"]
@@ -247,8 +258,26 @@ def prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedule
     return dict(
         mean=mean, cov=cov, d=d, chains=c, generations=a["generations"], seed=a["seed"],
         fit=partial(fit_gaussian, estimator=a["estimator"]),
-        sample=draw_points if a["method"] == "points" else draw_stats,
-        real_data=real_data, regime=reg, sizes=sched)
+        sample=sample, real_data=real_data, regime=reg, sizes=sched)
+
+
+def _curation_regime(name: str, mean, cov, options: dict):
+    """(regime, tap) for the real N(mean, cov), 1-D: ``verify`` samples points through a
+    :class:`~.curation.ModelTap` (returned); ``self-correct`` needs none (tap None)."""
+    from .curation import ModelTap, corrector, verifier
+
+    if mean.shape[0] != 1:
+        raise ValueError(f"regime {name} needs a 1-D Gaussian (dim 1); got dim {mean.shape[0]}")
+    mu, sigma = float(mean[0]), float(np.sqrt(cov[0, 0]))
+    if name == "verify":
+        tap = ModelTap(draw_points)
+        accept = verifier(tap, mu, sigma, float(options.get("verifier_error", 0.0)),
+                          float(options.get("verify_window", 3.0)))
+        return make_regime("verify", accept=accept,
+                           max_rounds=int(options.get("max_rounds", 50))), tap
+    regime = make_regime("self-correct", correct=corrector(mu, sigma),
+                         gamma=float(options.get("gamma", 0.5)))
+    return regime, None
 
 
 def run_chains(prep: dict, measure, **loop_kw):
@@ -261,7 +290,7 @@ def run_chains(prep: dict, measure, **loop_kw):
 
 def simulate(mean, cov, M, generations, chains=1, estimator="unbiased", seed=None,
              regime="replace", schedule=None, *, real_fraction=0.1, method="stats", real=None,
-             progress=False):
+             curation=None, progress=False):
     """Generations 0..``generations`` of the Gaussian refit, ``chains`` independent chains at once.
 
     Generation 0 fits mean and covariance (``estimator``: "unbiased" or "mle") to D_0:
@@ -269,7 +298,8 @@ def simulate(mean, cov, M, generations, chains=1, estimator="unbiased", seed=Non
     from any distribution whose moments are ``mean``/``cov``.  Generation g >= 1 fits
     a training set built by ``regime`` from generation g-1's samples: "replace" (the
     theorem), "accumulate", "keep-real" (a ``real_fraction`` of each training set drawn
-    from D_0) or "accumulate-subsample" (points only), as in :mod:`collapse_utils.regimes`;
+    from D_0) or "accumulate-subsample" (points only), as in :mod:`collapse_utils.regimes`,
+    or "verify" and "self-correct" (1-D, points; their settings in ``curation``: :func:`prepare`);
     ``schedule`` gives generation g's fresh sample size M_g (None: constant M, a
     :class:`~collapse_utils.regimes.Schedule`, "linear", "superlinear", or g -> M_g).
     So generation g is the (g + 1)-th fit: compare it with the theory at n = g + 1.
@@ -287,7 +317,7 @@ def simulate(mean, cov, M, generations, chains=1, estimator="unbiased", seed=Non
     generations <= 5 M this stays below ~1e14 (checked for d = 3).
     """
     prep = prepare(mean, cov, M, generations, chains, estimator, seed, regime, schedule,
-                   real_fraction, method, real)
+                   real_fraction, method, real, curation)
     c, g, d = prep["chains"], prep["generations"], prep["d"]
     # generation-major buffers (each generation writes one contiguous block), returned as
     # (chains, generations + 1, ...) views

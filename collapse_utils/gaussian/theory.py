@@ -13,6 +13,8 @@ of M samples each (unbiased variance, Gaussian D_0):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import digamma, gammaln, polygamma
 
@@ -191,3 +193,123 @@ def source_lower_bound(n, M, moments, sigma: float = 1.0):
     xbar, var, K = moments
     n = np.asarray(n, dtype=float)
     return n * sigma**2 / M + xbar**2 + var + sigma**2 - 2 * K * sigma * c_m(M) ** (n - 1)
+
+
+# ----------------------------------------------------------------------------- curation
+def truncated_variance(window: float, sigma: float = 1.0) -> float:
+    """Variance of N(mu, sigma^2) restricted to |x - mu| <= window * sigma:
+    sigma^2 (1 - 2 L phi(L) / (2 Phi(L) - 1)), L = ``window`` (sigma^2 for L = inf)."""
+    from scipy.stats import norm
+
+    L = float(window)
+    if not L > 0:
+        raise ValueError(f"window must be positive; got {window!r}")
+    if math.isinf(L):
+        return float(sigma**2)
+    return float(sigma**2 * (1 - 2 * L * norm.pdf(L) / (2 * norm.cdf(L) - 1)))
+
+
+def self_correct_theory(generations: int, M: int, gamma: float, sigma: float = 1.0) -> dict:
+    """Exact moments of generations g = 0..``generations`` under ``self-correct``.
+
+    The correction moves each sample x of a batch a share gamma along the affine map
+    that gives the batch the real mean and standard deviation,
+    x -> x + gamma (mu + sigma (x - xbar)/s - x), so with a = 1 - gamma the next fit is
+    exactly mu_{g+1} - mu = a (xbar - mu) and sigma_{g+1} = a s + gamma sigma, where xbar and
+    s are the plain refit's (xbar ~ N(mu_g, sigma_g^2/M), s = sigma_g sqrt(chi2_{M-1}/(M-1))).
+    Hence, from generation 0 (the fit to D_0: E sigma_0 = c_M sigma, E sigma_0^2 = sigma^2,
+    E e_0^2 = sigma^2/M):
+
+        E sigma_{g+1}   = a c_M E sigma_g + gamma sigma
+        E sigma_{g+1}^2 = a^2 E sigma_g^2 + 2 a gamma sigma c_M E sigma_g + gamma^2 sigma^2
+        E e_{g+1}^2     = a^2 (E e_g^2 + E sigma_g^2 / M)
+        E W_2^2         = E e^2 + E sigma^2 - 2 sigma E sigma + sigma^2
+
+    (1-D, unbiased variance, constant M).  gamma = 0 is ``replace``
+    (:func:`theory_1d` at n = g + 1 fits).  Returns arrays of length generations + 1.
+    """
+    G = int(generations)
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1]; got {gamma!r}")
+    a, c = 1.0 - gamma, c_m(M)
+    m1, m2, e2 = (np.empty(G + 1) for _ in range(3))
+    m1[0], m2[0], e2[0] = sigma * c, sigma**2, sigma**2 / M
+    for g in range(G):
+        m1[g + 1] = a * c * m1[g] + gamma * sigma
+        m2[g + 1] = a * a * m2[g] + 2 * a * gamma * sigma * c * m1[g] + gamma**2 * sigma**2
+        e2[g + 1] = a * a * (e2[g] + m2[g] / M)
+    return {"sigma": m1, "sigma_squared": m2, "mean_error_squared": e2,
+            "w2_squared": e2 + m2 - 2 * sigma * m1 + sigma**2}
+
+
+def self_correct_limit(M: int, gamma: float, sigma: float = 1.0) -> dict:
+    """The fixed point of :func:`self_correct_theory` (gamma > 0): E sigma, E sigma^2,
+    E e^2 and E W_2^2 as generations -> infinity."""
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must lie in (0, 1]; got {gamma!r}")
+    a, c = 1.0 - gamma, c_m(M)
+    m1 = gamma * sigma / (1 - a * c)
+    m2 = (2 * a * gamma * sigma * c * m1 + gamma**2 * sigma**2) / (1 - a * a)
+    e2 = a * a * m2 / M / (1 - a * a)
+    return {"sigma": m1, "sigma_squared": m2, "mean_error_squared": e2,
+            "w2_squared": e2 + m2 - 2 * sigma * m1 + sigma**2}
+
+
+def verify_theory(generations: int, M: int, error: float, window: float = 3.0,
+                  sigma: float = 1.0) -> dict:
+    """Moments of generations g = 0..``generations`` under ``verify`` with error rate q.
+
+    The verifier (:func:`collapse_utils.gaussian.curation.verifier`) accepts a sample x of
+    the model N(m, s^2) with probability (1 - q) A(x) + q / K, where A = p_L / (K g) is
+    rejection sampling towards p_L, the real N(mu, sigma^2) restricted to
+    |x - mu| <= L sigma (L = ``window``), and K = sup p_L / g on that window; with
+    probability q its decision is a guess at its own acceptance rate 1/K.  So every
+    accepted sample is, independently, from p_L with probability 1 - q and from the
+    model with probability q, and the M accepted samples are an i.i.d. sample of the
+    mixture (1 - q) p_L + q g (as long as the draw budget is not exhausted).  With
+    v_L = :func:`truncated_variance`, e_g = mu_g - mu and the unbiased variance,
+    exactly:
+
+        E sigma_{g+1}^2 = (1 - q) v_L + q E sigma_g^2 + q (1 - q) E e_g^2
+        E e_{g+1}^2     = q^2 E e_g^2 + E sigma_{g+1}^2 / M
+
+    from E sigma_0^2 = sigma^2, E e_0^2 = sigma^2 / M (generation 0 fits D_0).  ``w2_squared``
+    is a linear-noise approximation, not exact: each fit adds W_1 = sigma^2/M + 2 sigma^2 (1 - c_M)
+    (one fit's E W_2^2) and the verifier keeps a share q of the deviation, so
+    E W_2^2_{g+1} ~ q^2 E W_2^2_g + W_1 (small deviations; q = 1 is ``replace``, where the
+    exact :func:`theory_1d` applies instead).
+    """
+    G, q = int(generations), float(error)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"error must lie in [0, 1]; got {error!r}")
+    vL = truncated_variance(window, sigma)
+    w1 = sigma**2 / M + 2 * sigma**2 * (1 - c_m(M))
+    v, e2, w2 = (np.empty(G + 1) for _ in range(3))
+    v[0], e2[0], w2[0] = sigma**2, sigma**2 / M, w1
+    for g in range(G):
+        v[g + 1] = (1 - q) * vL + q * v[g] + q * (1 - q) * e2[g]
+        e2[g + 1] = q * q * e2[g] + v[g + 1] / M
+        w2[g + 1] = q * q * w2[g] + w1
+    return {"sigma_squared": v, "mean_error_squared": e2, "w2_squared": w2}
+
+
+def verify_limit(M: int, error: float, window: float = 3.0, sigma: float = 1.0) -> dict:
+    """The fixed point of :func:`verify_theory`'s exact recursion, and where it stops existing.
+
+    E e^2* = v_L / (M (1 - q^2) - q) and E sigma^2* = v_L + q E e^2*: finite exactly while
+    M (1 - q^2) > q, that is for q below ``critical_error(M)`` = (sqrt(1 + 4 M^2) - 1) / (2 M)
+    ~ 1 - 1/(2M); beyond it the second moments grow without bound.  ``w2_squared``: the
+    linear-noise value W_1 / (1 - q^2).
+    """
+    q = float(error)
+    vL = truncated_variance(window, sigma)
+    den = M * (1 - q * q) - q
+    e2 = vL / den if den > 0 else math.inf
+    w1 = sigma**2 / M + 2 * sigma**2 * (1 - c_m(M))
+    return {"mean_error_squared": e2, "sigma_squared": vL + q * e2,
+            "w2_squared": w1 / (1 - q * q) if q < 1 else math.inf}
+
+
+def critical_error(M: int) -> float:
+    """The verifier error above which :func:`verify_limit` has no finite fixed point."""
+    return float((math.sqrt(1 + 4 * M * M) - 1) / (2 * M))
