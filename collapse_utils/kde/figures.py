@@ -77,6 +77,7 @@ def plot_variance_tails(rec, regime: str = "replace"):
     axes[1].axhline(rec.fact("real_tail_mass"), color="black", linestyle=":", linewidth=1.2,
                     label="real distribution")
     axes[0].set_yscale("log")
+    log_ticks(axes[0])
     axes[0].set_ylabel("variance of the fitted KDE")
     axes[0].set_title("(a) spread: mean over chains")
     axes[1].set_yscale("log")
