@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 #: the chapters with graded exercises, in reading order
-CHAPTERS = ("intro", "discrete", "gaussian", "gmm", "vae", "lm")
+CHAPTERS = ("intro", "discrete", "gaussian", "gmm", "vae", "lm", "beyond")
 
 #: cell tags that only the rendered book reads; the student and autograder notebooks drop them
 BOOK_TAGS = ("hide-input", "hide-output", "hide-cell", "remove-cell", "remove-input",
