@@ -66,23 +66,38 @@ def log_ratio_sup(m, s, mu: float, sigma: float, window: float) -> np.ndarray:
     return np.where(inside, np.maximum(best, f(np.where(inside, vertex, mu))), best)
 
 
-def verifier(tap: ModelTap, mu: float, sigma: float, error: float, window: float = 3.0):
+class Verifier:
     """The ``accept(records, rng)`` of :class:`~collapse_utils.regimes.Verify` (see the module
-    docstring): records of single points (chains, k, 3) -> boolean mask (chains, k)."""
-    z = float(window)
-    mass = ndtr(z) - ndtr(-z)                 # p_L = p0 / mass on the window
+    docstring): records of single points (chains, k, 3) -> boolean mask (chains, k).
 
-    def accept(records, rng):
-        means, covs = tap.model
+    It also counts, per chain, the samples it accepted from the current model
+    (``accepted``, reset when the tap's model changes), so a run can record how many
+    chains ran out of draws before M were accepted."""
+
+    def __init__(self, tap: ModelTap, mu: float, sigma: float, error: float, window: float = 3.0):
+        self.tap, self.mu, self.sigma, self.error, self.window = tap, mu, sigma, float(error), float(window)
+        self.log_mass = math.log(ndtr(self.window) - ndtr(-self.window))   # p_L = p0 / mass
+        self.accepted, self._model = None, None
+
+    def __call__(self, records, rng):
+        means, covs = self.tap.model
         m, s = means[:, 0][:, None], np.sqrt(covs[:, 0, 0])[:, None]
         x = records[..., 1]
-        log_k = log_ratio_sup(m, s, mu, sigma, z) - math.log(mass)
-        log_a = (np.log(s / sigma) - (x - mu) ** 2 / (2 * sigma**2) + (x - m) ** 2 / (2 * s**2)
-                 - math.log(mass) - log_k)
-        a = np.where(np.abs(x - mu) <= z * sigma, np.exp(np.minimum(log_a, 0.0)), 0.0)
-        p = (1 - error) * a + error * np.exp(-log_k)
-        return rng.random(x.shape) < p
-    return accept
+        mu, sigma = self.mu, self.sigma
+        sup = log_ratio_sup(m, s, mu, sigma, self.window)       # log K = sup - log mass
+        f = np.log(s / sigma) - (x - mu) ** 2 / (2 * sigma**2) + (x - m) ** 2 / (2 * s**2)
+        a = np.where(np.abs(x - mu) <= self.window * sigma, np.exp(np.minimum(f - sup, 0.0)), 0.0)
+        p = (1 - self.error) * a + self.error * np.exp(self.log_mass - sup)
+        mask = rng.random(x.shape) < p
+        if self._model is not self.tap.model:
+            self._model, self.accepted = self.tap.model, np.zeros(x.shape[0], dtype=np.int64)
+        self.accepted += mask.sum(axis=-1)
+        return mask
+
+
+def verifier(tap: ModelTap, mu: float, sigma: float, error: float, window: float = 3.0) -> Verifier:
+    """The verifier of the ``verify`` regime for the real N(mu, sigma^2): a :class:`Verifier`."""
+    return Verifier(tap, mu, sigma, error, window)
 
 
 def corrector(mu: float, sigma: float):

@@ -3,7 +3,10 @@
 ``gaussian`` runs many independent chains of :mod:`.simulate` in one run and records,
 per generation, summaries over the chains (mean, standard deviation, median, 10% and
 90% quantiles) of each chain's fitted sigma, sigma^2, log sigma^2, log det Sigma,
-errors of the mean and of sigma, W_2^2 to D_0, and the spread along a fixed direction.
+errors of the mean and of sigma, W_2^2 to D_0, and the spread along a fixed direction;
+under ``verify`` also the share of chains whose draw budget ran out
+(``verify_short_fraction``).  The curation regimes ``verify`` and ``self-correct``
+(1-D, normal D_0) are those of :mod:`.curation`.
 Its sweep axes are M, estimator, regime, schedule and source, so one call draws a
 figure's every curve, e.g. ``run("gaussian", M=[100, 500, 1000, 10000], estimator="mle")``.
 
@@ -172,10 +175,15 @@ def run_gaussian(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = 
                    curation)
     G = prep["generations"]
 
+    verifier = getattr(prep["regime"], "accept", None)
+
     def measure(g):
         per_chain = chain_summaries(*g.model, mean0, cov0, moments=reference)
         row = summarise(per_chain, 1.0)
         row["chain0_mean"], row["chain0_sigma"] = float(g.model[0][0, 0]), float(per_chain["sigma"][0])
+        if verifier is not None:   # the share of chains whose draw budget ran out before M were accepted
+            short = 0.0 if g.index == 0 else float(np.mean(verifier.accepted < M))
+            row["verify_short_fraction"] = short
         return row
 
     result = run_chains(prep, measure, run_dir=run_dir, resume=resume, progress=progress,
@@ -190,6 +198,31 @@ register(Experiment(
     name="gaussian",
     summary="Gaussian refitted each generation (Theorem 3.1): W2, sigma, E[sigma^2] per generation",
     settings=GAUSSIAN_SETTINGS,
+    run=run_gaussian,
+    check=check_gaussian,
+))
+
+
+#: the curation chapter's sizes: ``verify`` draws up to ``max_rounds`` batches of points per
+#: generation, so it runs fewer chains than the Gaussian chapter
+CURATION_SETTINGS = {
+    **GAUSSIAN_SETTINGS,
+    "generations": Setting((30, 100, 300), low=0, help="generations after generation 0, the fit to D_0"),
+    "chains": Setting((60, 200, 1000), low=1, help="independent chains in one run (the band)"),
+    "regime": Setting(["verify"], choices=REGIMES + CURATION_REGIMES, sweep=True,
+                      help="what each generation trains on"),
+    "verifier_error": Setting(([0.0, 0.5, 0.95], [0.0, 0.25, 0.5, 0.75, 0.9, 0.95],
+                               [0.0, 0.25, 0.5, 0.75, 0.9, 0.95]), low=0.0, high=1.0, sweep=True,
+                              help="verify: probability that a decision is a guess (1: uninformative, replace)"),
+    "gamma": Setting([0.2], low=0.0, high=1.0, sweep=True,
+                     help="self-correct: share of the way each sample moves to the real distribution"),
+    "method": Setting("points", choices=METHODS, help="the curation regimes act on single points"),
+}
+
+register(Experiment(
+    name="gaussian-curation",
+    summary="1-D Gaussian refitted each generation under verify and self-correct (curation chapter)",
+    settings=CURATION_SETTINGS,
     run=run_gaussian,
     check=check_gaussian,
 ))
