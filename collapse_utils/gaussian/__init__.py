@@ -7,8 +7,9 @@ One job per module:
     curation    the verifier (rejection sampling with the density ratio) and the corrector
     w2          2-Wasserstein distances: Gaussian to Gaussian (Gelbrich), Gaussian to a 1-D sample
     simulate    many chains at once through the core loop, on sufficient statistics
-    experiment  the experiments ``gaussian`` and ``gaussian-intro`` (schemas, runs, register)
+    experiment  the experiments ``gaussian``, ``gaussian-curation`` and ``gaussian-intro``
     figures     the chapters' figures, drawn from records
+    curation_figures  the curation chapter's figures (its discrete panel too)
 
 Generations are the loop's everywhere: generation 0 is the fit to the real data D_0,
 so generation g holds the model after n = g + 1 fits; theory functions take n.

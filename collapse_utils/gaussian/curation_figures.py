@@ -58,7 +58,7 @@ def plot_transition(verify, baselines):
     a.axhline(th.expected_w2_squared(1, M), color="grey", ls=":", lw=1.2, label="one fit on real data")
     a.set(yscale="log", xlabel="verifier error q", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$",
           title=f"(a) distance after {G} generations")
-    a.legend(loc="lower right", fontsize=10)
+    a.legend(loc="lower right", fontsize=10, frameon=True, framealpha=0.9, edgecolor="none")
     b.plot(qs, sig["median"], "o-", color=col, label="verify (median)")
     b.fill_between(qs, sig["q10"], sig["q90"], color=col, alpha=0.22, linewidth=0)
     theory(b, fine, [np.sqrt(th.verify_theory(G, M, q, S["verify_window"])["sigma_squared"][-1])
