@@ -24,11 +24,15 @@ import tempfile
 from pathlib import Path
 
 #: the chapters with graded exercises, in reading order
-CHAPTERS = ("intro", "discrete", "gaussian", "gmm", "vae", "lm", "beyond")
+CHAPTERS = ("intro", "discrete", "gaussian", "gmm", "vae", "lm", "beyond", "definitions", "curation")
 
 #: cell tags that only the rendered book reads; the student and autograder notebooks drop them
 BOOK_TAGS = ("hide-input", "hide-output", "hide-cell", "remove-cell", "remove-input",
              "remove-output")
+
+#: where a student's notebook on Colab finds the exercises' one source (see :func:`fetch_public_tests`)
+SOURCE_URL = ("https://raw.githubusercontent.com/model-collapse-executable/model-collapse-executable/"
+              "main/book/exercises/{chapter}.ipynb")
 
 OTTER_HINT = "otter-grader is not installed: pip install otter-grader (see requirements.txt)"
 
@@ -122,6 +126,34 @@ def write_assignments(chapters=None, out: str | os.PathLike = "assignments", *, 
         if log:
             log(f"{chapter}: student {paths['student']}; autograder {paths['autograder']}")
     return written
+
+
+def fetch_public_tests(chapter: str, dest: str | os.PathLike = ".", *, root=None) -> Path:
+    """Write the public checks of ``chapter``'s exercises into ``dest/tests``; return that folder.
+
+    A student who opens the student notebook alone (on Colab) has no ``tests`` folder
+    beside it, so ``grader.check`` would find nothing.  The notebook's first cell calls
+    this there: it takes the exercises' one source from the book's repository (a local
+    checkout when there is one, else :data:`SOURCE_URL`), runs ``otter assign`` on it in a
+    temporary folder and copies the student's ``tests`` out, so the checks are exactly
+    those of the handed-out version.  An existing ``dest/tests`` is left as it is.
+    """
+    check_chapters([chapter])
+    target = Path(dest).resolve() / "tests"
+    if target.is_dir():
+        return target
+    with tempfile.TemporaryDirectory(prefix=f"tests-{chapter}-") as tmp:
+        try:
+            source_root = exercises_dir(root).parents[1]
+        except ValueError:  # no checkout here: download the one source
+            import urllib.request
+            folder = Path(tmp) / "src" / "book" / "exercises"
+            folder.mkdir(parents=True)
+            urllib.request.urlretrieve(SOURCE_URL.format(chapter=chapter), folder / f"{chapter}.ipynb")
+            source_root = folder.parents[1]
+        paths = write_assignment(chapter, Path(tmp) / "out", root=source_root)
+        shutil.copytree(paths["student"].parent / "tests", target)
+    return target
 
 
 def grade(notebook: str | os.PathLike, autograder: str | os.PathLike) -> tuple[float, float]:

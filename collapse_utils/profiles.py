@@ -4,14 +4,12 @@
 ``default`` minutes per chapter on a laptop CPU; what the rendered book shows.
 ``paper``   the paper's sizes (a GPU where a network is trained).
 
-The code path is identical at every profile; only the numbers change.  Each model
-family declares its sizes for all three profiles in one dictionary, and
-:func:`sizes_for` picks the right row.
+The code path is identical at every profile; only the numbers change.  Each experiment
+declares its sizes for all three profiles in its settings schema (:mod:`.settings`).
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
 
 PROFILES = ("smoke", "default", "paper")
 ENV_VAR = "COLLAPSE_PROFILE"
@@ -35,22 +33,3 @@ def current_profile(profile: str | None = None) -> str:
                 f"{ENV_VAR} must be one of {', '.join(PROFILES)}; got {profile!r}"
             )
     return check_profile(profile)
-
-
-def sizes_for(table: Mapping[str, Mapping[str, Any]], profile: str | None = None) -> dict:
-    """The settings row of ``table`` for the profile in force (a fresh dict).
-
-    ``table`` maps every profile name to a dict of settings; all rows must have
-    the same keys, so a chapter never silently lacks a setting at some size.
-    """
-    missing = [p for p in PROFILES if p not in table]
-    if missing:
-        raise ValueError(f"size table lacks profiles {missing}")
-    keys = set(table[PROFILES[0]])
-    for p in PROFILES[1:]:
-        if set(table[p]) != keys:
-            raise ValueError(
-                f"size table rows differ: {p!r} has {sorted(set(table[p]) ^ keys)} "
-                f"where {PROFILES[0]!r} does not (or the other way round)"
-            )
-    return dict(table[current_profile(profile)])

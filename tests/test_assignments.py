@@ -139,3 +139,18 @@ def test_never_replaces_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(ValueError, match="not an assignment folder"):
         write_assignments(["intro"], tmp_path, log=None)
     assert (tmp_path / "intro" / "notes").is_dir()
+
+
+def test_fetch_public_tests_writes_the_handed_out_checks(written, tmp_path):
+    """A student notebook opened alone (Colab) gets exactly the student version's tests."""
+    from collapse_utils.assignments import fetch_public_tests
+    chapter = "gaussian"
+    folder = fetch_public_tests(chapter, tmp_path)
+    handed_out = written[chapter]["student"].parent / "tests"
+    names = sorted(p.name for p in handed_out.iterdir())
+    assert names and sorted(p.name for p in folder.iterdir()) == names
+    for name in names:
+        assert (folder / name).read_text() == (handed_out / name).read_text()
+    (folder / names[0]).write_text("# the student's own copy\n")  # an existing folder stays
+    assert fetch_public_tests(chapter, tmp_path) == folder
+    assert (folder / names[0]).read_text() == "# the student's own copy\n"
