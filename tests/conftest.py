@@ -35,3 +35,11 @@ def smoke_book(tmp_path_factory) -> BookBuild:
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
         env={**os.environ, "COLLAPSE_PROFILE": "smoke"})
     return BookBuild(proc.returncode, proc.stdout + proc.stderr, out / "_build" / "html")
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``), every test of the one book build runs in
+    one worker, so the session builds the book once."""
+    for item in items:
+        if "smoke_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("book"))
