@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,110 @@ def test_offline_auto_is_immediate_and_other_errors_are_not_swallowed(monkeypatc
     monkeypatch.setattr(backends, "load_pretrained", broken)
     with pytest.raises(TypeError, match="dtype"):                   # not replaced by the stand-in
         backends.load_backend({**s, "model": "not/cached"})
+
+
+# ----------------------------------------------------------------------------- verify (Feng et al. 2024)
+VERIFY_METRICS = ("accepted_share", "verify_rounds", "accepted_blocks")
+
+
+def _train_ids(rec, regime, i):
+    return np.load(rec.run_dir(regime=regime) / "tiny" / f"model_{i:04d}" / "train_ids.npy")
+
+
+def _count_scored(monkeypatch):
+    """Count the blocks scored under a model with sequence_perplexities in the lm run."""
+    from collapse_utils.lm import experiment, verify
+
+    scored = []
+
+    def counting(model, blocks, batch_size=256):
+        scored.append(len(blocks))
+        return lm.sequence_perplexities(model, blocks, batch_size)
+
+    monkeypatch.setattr(experiment, "sequence_perplexities", counting)
+    monkeypatch.setattr(verify, "sequence_perplexities", counting)
+    return scored
+
+
+def test_verify_accepting_everything_is_replace_and_scores_each_block_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    scored = _count_scored(monkeypatch)
+    rec = cu.run("lm", profile="smoke", regime=["replace", "verify"], verify_low=0.0,
+                 verify_high=1.0, generations=2, seeds=1, progress=False)
+    n = rec.settings["train_blocks"]
+    rep, ver = (rec.one(regime=r)["metrics"] for r in ("replace", "verify"))
+    assert set(ver) - set(rep) == set(VERIFY_METRICS)
+    assert {k: ver[k] for k in rep} == rep                           # the same numbers, every one
+    assert (_train_ids(rec, "verify", 2) == _train_ids(rec, "replace", 2)).all()
+    assert ver["accepted_share"] == [None, 1.0, 1.0] and ver["verify_rounds"] == [0, 1, 1]
+    assert ver["accepted_blocks"] == [None, n, n]
+    # replace scores real + 2 generated sets in measure; verify scores the real set (gen 0's
+    # measure is shared) and each generated set once, in the verifier, never again in measure
+    assert scored == [n, n, n] + [n, n]
+
+
+def test_verify_with_an_impossible_band_tops_up_with_round_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    from collapse_utils.lm import experiment
+
+    calls = []
+
+    def recording(model, prompts, **kw):
+        out = lm.generate_continuations(model, prompts, **kw)
+        calls.append((np.array(prompts), out))
+        return out
+
+    monkeypatch.setattr(experiment, "generate_continuations", recording)
+    base = cu.run("lm", profile="smoke", regime=["replace"], generations=1, seeds=1,
+                  progress=False)
+    calls.clear()
+    rec = cu.run("lm", profile="smoke", regime=["verify"], verify_low=0.5, verify_high=0.5,
+                 max_rounds=3, generations=1, seeds=1, progress=False)
+    n = rec.settings["train_blocks"]
+    m = rec.one()["metrics"]
+    assert m["accepted_share"][1] == 0.0 and m["accepted_blocks"][1] == 0
+    assert m["verify_rounds"][1] == 3                                 # every round was made
+    rounds = [c for c in calls if len(c[0]) == n]                     # (not the example prompt)
+    assert len(rounds) == 3 and all(c[1].shape == (n, 64) for c in rounds)
+    for (_, before), (prompts, _) in zip(rounds, rounds[1:]):         # round r+1 continues round r
+        assert (prompts == before).all()
+    assert (_train_ids(rec, "verify", 1) == rounds[0][1]).all()      # topped up: round 1, in order
+    assert (_train_ids(rec, "verify", 1) == _train_ids(base, "replace", 1)).all()
+    assert (m["generated_perplexity_values"][1]
+            == base.one()["metrics"]["generated_perplexity_values"][1])
+
+
+def test_verify_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from collapse_utils.experiments import run_experiment
+
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    over = {"regime": ["verify"], "generations": 2, "seeds": 1, "verify_low": 0.0,
+            "verify_high": 0.9}
+    full = run_experiment("lm", profile="smoke", overrides=over, resume=False, progress=False)
+    part = run_experiment("lm", profile="smoke", overrides=over, resume=False, stop_after=1,
+                          progress=False)
+    assert part.data["runs"][0]["generations"] == [0, 1]
+    resumed = run_experiment("lm", profile="smoke", overrides=over, resume=True, progress=False)
+    assert resumed.data["runs"][0]["metrics"] == full.data["runs"][0]["metrics"]
+    share = full.metric("accepted_share")[0]
+    assert np.isnan(share[0]) and np.all((share[1:] >= 0) & (share[1:] <= 1))
+    assert full.metric("train_blocks").tolist() == [[full.settings["train_blocks"]] * 3]
+
+
+def test_verify_band_and_bad_settings():
+    from collapse_utils.lm.verify import perplexity_band
+
+    v = np.arange(1.0, 102.0)
+    assert perplexity_band(v, 0.0, 1.0) == (-np.inf, np.inf)         # no limits: accept all
+    assert perplexity_band(v, 0.1, 0.9) == pytest.approx((11.0, 91.0))
+    for over, needle in [({"verify_low": 0.8, "verify_high": 0.2}, "verify_high must be at least"),
+                         ({"max_rounds": 0}, "max_rounds must be an integer >= 1"),
+                         ({"verify_high": 1.5}, "verify_high must be a number in [0, 1]"),
+                         ({"regime": "verified"}, "regime must be")]:
+        with pytest.raises(ValueError, match=re.escape(needle)) as err:
+            resolve_settings("lm", "smoke", over)
+        assert "\n" not in str(err.value)
+    assert lm.paper_epochs("verify") == lm.paper_epochs("replace") == 5
 
 
 # ----------------------------------------------------------------------------- local models, corpora

@@ -7,6 +7,7 @@ One file per job:
     train        fine-tuning one generation (best epoch on real validation data)
     generate     beam search, greedy decoding, nucleus sampling: 64 new tokens per block
     evaluate     perplexities, Fig. 1b/1c histograms, tail measures of the text
+    verify       the verify regime's verifier: generation 0's perplexity of each block
     store        saving and loading one generation
     experiment   the settings schema, one run, ``register``
     figures      the chapter's figures and tables, read from the record
@@ -31,3 +32,4 @@ from .figures import (FIG1_GENERATIONS, continuation_table, paper_comparison,
 from .generate import DECODINGS, beam_search, generate_continuations, nucleus_sample
 from .store import FittedLM, load_fitted, save_fitted
 from .train import fine_tune
+from .verify import PerplexityVerifier, perplexity_band

@@ -10,6 +10,11 @@ its own training set.  Settings of the paper (Shumailov et al. 2024, and its cod
   original blocks (:func:`~collapse_utils.regimes.keep_real`);
 * ``regime="keep-current"``: what the public code's ``-gen_percent`` does instead: 10%
   of the *current* (already generated) training set kept as it is;
+* ``regime="verify"`` (beyond the paper; Feng et al. 2024): only generated blocks whose
+  perplexity under the generation-0 model lies between the ``verify_low`` and
+  ``verify_high`` quantiles of the real training blocks' are kept, with at most
+  ``max_rounds`` rounds of decoding, topped up with the earliest rejected blocks
+  (:mod:`~collapse_utils.lm.verify`);
 * AdamW, lr 2e-5, batch 128, cosine schedule to 1e-6, weight decay 0.01;
 * 5-way beam search, exactly 64 new tokens; ``repetition_penalty`` 1.0 in the main
   runs, 2.0 in the paper's ablation, 3.0 hard-coded in the public code; ``decoding``
@@ -20,6 +25,7 @@ its own training set.  Settings of the paper (Shumailov et al. 2024, and its cod
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -38,8 +44,10 @@ from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplex
 from .generate import DECODINGS, generate_continuations
 from .store import FittedLM, load_fitted, load_weights, replace_folder, save_fitted, save_weights
 from .train import fine_tune
+from .verify import GENERATION_0 as VERIFY_GENERATION_0
+from .verify import PerplexityVerifier
 
-REGIMES = ("replace", "keep-real", "keep-current")
+REGIMES = ("replace", "keep-real", "keep-current", "verify")
 PAPER = {
     "zero_shot_perplexity": 115.0,       # OPT-125m on wikitext-2 test, no fine-tuning
     "fine_tuned_perplexity": 34.0,       # generation 0, fine-tuned on real data
@@ -50,7 +58,7 @@ SETTINGS = {
     "generations": Setting((2, 2, 9), low=0, help="the last generation (0 = fine-tune on real data only)"),
     "seeds": Setting((1, 2, 5), low=1, help="independent runs per setting (the paper: 5)"),
     "regime": Setting(["replace", "keep-real"], choices=REGIMES, sweep=True,
-                      help="replace (b); keep-real (c): 10% original blocks; keep-current: the public code's 10% of the current set"),
+                      help="replace (b); keep-real (c): 10% original blocks; keep-current: the public code's 10% of the current set; verify: only blocks that generation 0 finds as likely as real text"),
     "repetition_penalty": Setting([1.0], low=1e-3, sweep=True,
                                   help="CTRL penalty in decoding: 1.0 none (paper), 2.0 its ablation, 3.0 its code"),
     "decoding": Setting(["beam"], choices=DECODINGS, sweep=True,
@@ -61,6 +69,12 @@ SETTINGS = {
     "corpus": Setting(None, kind=str, optional=True,
                       help="a folder with train.txt, validation.txt (or valid.txt), test.txt"),
     "real_fraction": Setting(0.1, low=0.0, high=1.0, help="keep-real/keep-current: share kept"),
+    "verify_low": Setting(0.05, low=0.0, high=1.0,
+                          help="verify: accept a block whose perplexity under generation 0 is at least this quantile of the real training blocks' (0: no lower limit)"),
+    "verify_high": Setting(0.95, low=0.0, high=1.0,
+                           help="verify: ... and at most this quantile (1: no upper limit; 0 and 1 accept every block, as replace)"),
+    "max_rounds": Setting(2, low=1,
+                          help="verify: rounds of decoding per generation, each continuing the last round's text; still short, the earliest rejected blocks fill up"),
     "epochs": Setting((1, 2, 0), low=0, help="epochs per generation; 0: the paper's 5 (replace) or 10"),
     "lr": Setting((2e-5, 1e-4, 2e-5), low=1e-12,
                   help="AdamW learning rate of a pretrained model (paper 2e-5; default: 4 steps must move it)"),
@@ -113,7 +127,8 @@ def chapter_workload(profile: str) -> dict:
            "decoded_blocks": {d: 0 for d in DECODINGS}}
     for (_, seed), s in runs.items():
         n, e, g = s["train_blocks"], s["epochs"] or paper_epochs(s["regime"]), s["generations"]
-        new = n if s["regime"] == "replace" else n - round(s["real_fraction"] * n)
+        new = (n if s["regime"] == "replace" else n * s["max_rounds"] if s["regime"] == "verify"
+               else n - round(s["real_fraction"] * n))   # verify: at most max_rounds rounds
         first = (seed, e) not in fits
         fits.add((seed, e))
         out["train_block_epochs"] += n * e * (g + first)
@@ -124,8 +139,9 @@ def chapter_workload(profile: str) -> dict:
 
 
 def paper_epochs(regime: str) -> int:
-    """Epochs per generation in the paper: 5 in setting (b) (replace), 10 in (c) (keep-real)."""
-    return 5 if regime == "replace" else 10
+    """Epochs per generation in the paper: 5 in setting (b) (replace), 10 in (c) (keep-real).
+    ``verify`` keeps no original data either, so it takes (b)'s 5."""
+    return 5 if regime in ("replace", "verify") else 10
 
 
 def check(s: dict) -> None:
@@ -138,13 +154,17 @@ def check(s: dict) -> None:
     if s["backend"] == "local" and s["model"] == HUB_MODEL:
         raise ValueError("model must be a local folder or .gguf file with backend local; "
                          f"got the Hub id {HUB_MODEL}")
+    if s["verify_low"] > s["verify_high"]:
+        raise ValueError(f"verify_high must be at least verify_low ({s['verify_low']:g}), the band "
+                         f"of accepted perplexity quantiles; got {s['verify_high']:g}")
 
 
-def make_lm_regime(name: str, fraction: float):
-    """keep-current keeps ``fraction`` of the previous (current) training set: Mix(1-f, f, 0)."""
+def make_lm_regime(name: str, fraction: float, accept=None, max_rounds: int = 2):
+    """keep-current keeps ``fraction`` of the previous (current) training set: Mix(1-f, f, 0);
+    verify is the core's Verify with the verifier ``accept`` and ``max_rounds``."""
     if name == "keep-current":
         return Mix(alpha=1.0 - fraction, beta=fraction, gamma=0.0)
-    return make_regime(name, real_fraction=fraction)
+    return make_regime(name, real_fraction=fraction, accept=accept, max_rounds=max_rounds)
 
 
 def _gen0_folder(s: dict, kind: str, epochs: int, lr: float, seed: int) -> Path:
@@ -167,8 +187,11 @@ def run_lm(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
     generation's training data under the generation-0 model (``generated_perplexity_*``);
     tail measures of the generated blocks (real blocks at generation 0);
     ``real_blocks``; the continuation of a fixed test prompt and its share of distinct
-    tokens.  Facts: ``n_params``, ``epochs``, ``zero_shot_perplexity``,
-    ``example_prompt``, ``perplexity_bin_edges``, ``backend``, ``label``, timings.
+    tokens; under ``verify`` also ``accepted_share``, ``verify_rounds`` and ``accepted_blocks``
+    (:meth:`~collapse_utils.lm.verify.PerplexityVerifier.finish`; None at generation 0).
+    Facts: ``n_params``, ``epochs``, ``zero_shot_perplexity``, ``example_prompt``,
+    ``perplexity_bin_edges``, ``backend``, ``label``, timings; under ``verify`` the band
+    ``verify_band`` of accepted perplexities.
     """
     import torch
 
@@ -195,7 +218,6 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     test = subset_blocks(backend.blocks["test"], s["test_blocks"], "test")
     if min(len(real), len(val), len(test)) == 0:
         raise ValueError("block_size must leave every data split at least one complete block")
-    regime = make_lm_regime(s["regime"], s["real_fraction"])
     tok = backend.tokenizer
     eos = tok.eos_token_id if tok.eos_token_id is not None else 2
     pad = tok.pad_token_id if tok.pad_token_id is not None else eos
@@ -209,6 +231,25 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     zero_shot = _zero_shot(backend, test, s["eval_batch"])
     seconds = {"fit": [], "sample": [], "measure": []}
     gen0 = _gen0_folder(s, backend.kind, epochs, lr, seed)
+    first = {}   # generation 0's FittedLM and the real blocks' perplexities under it
+
+    def first_model():
+        if "fitted" not in first:      # neither fitted nor restored in this process
+            first["fitted"] = FittedLM(load_weights(gen0), real, {}, str(gen0))
+        return first["fitted"].model
+
+    def real_perplexities():
+        if "real" not in first:
+            first["real"] = _real_perplexities(gen0, first_model, real, s["eval_batch"])
+        return first["real"]
+
+    verifier = None
+    if s["regime"] == "verify":
+        verifier = PerplexityVerifier(s["verify_low"], s["verify_high"], first_model,
+                                      real_perplexities, s["eval_batch"])
+    regime = make_lm_regime(s["regime"], s["real_fraction"],
+                            accept=verifier.accept if verifier else None,
+                            max_rounds=s["max_rounds"])
 
     def fit(data, rng):
         t = time.perf_counter()
@@ -225,15 +266,27 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
             fitted = FittedLM(model, np.asarray(data), history)
             if data is real:
                 _save_gen0(fitted, gen0)
+        if data is real:
+            first["fitted"] = fitted
         seconds["fit"].append(round(time.perf_counter() - t, 2))
         return fitted
 
+    def load_model(path):
+        fitted = load_fitted(path)
+        if Path(path).name == "model_0000":   # generation 0, restored by a resumed run
+            first["fitted"] = fitted
+        return fitted
+
     def sample(fitted, m, rng):
-        """Continuations of m of the training blocks: all of them, in order, when m is the set."""
+        """Continuations of m of the training blocks: all of them, in order, when m is the set.
+        A further round of verify continues the blocks its last round wrote instead."""
         t = time.perf_counter()
         n = len(fitted.train)
-        index = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=m > n))
-        out = generate_continuations(fitted.model, fitted.train[index], batch_size=s["gen_batch"],
+        prompts = verifier.previous_round() if verifier is not None else None
+        if prompts is None or len(prompts) != m:
+            index = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=m > n))
+            prompts = fitted.train[index]
+        out = generate_continuations(fitted.model, prompts, batch_size=s["gen_batch"],
                                      seed=int(rng.integers(2**31)), progress=progress, **decode_kw)
         seconds["sample"].append(round(time.perf_counter() - t, 2))
         return out
@@ -243,16 +296,25 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         fitted = g.model
         example_seed = int(g.rng.integers(2**31))
         shared = gen0 / "measure.json"
+        scored, verified = None, {}
+        if verifier is not None:
+            verified = dict(VERIFY_GENERATION_0)
+            if g.index > 0:   # the kept blocks' perplexities were computed by the verifier
+                scored, verified = verifier.finish(g.train)
         if g.index == 0 and shared.is_file():
             values = json.loads(shared.read_text())
         else:
             written = g.train if g.new is None else g.new
+            if scored is None:
+                scored = sequence_perplexities(g.first_model.model, g.train, s["eval_batch"])
             values = {"test_perplexity": perplexity(fitted.model, test, s["eval_batch"]),
-                      **perplexity_summary(sequence_perplexities(g.first_model.model, g.train,
-                                                                 s["eval_batch"]), g.rng),
-                      **tail_measures(written, rare)}
+                      **perplexity_summary(scored, g.rng), **tail_measures(written, rare)}
+            if g.index == 0:
+                first["real"] = scored
             if g.index == 0 and gen0.is_dir():
+                _save_npy(gen0 / REAL_PERPLEXITIES, scored)   # before measure.json: see there
                 atomic_write_bytes(shared, json.dumps(values).encode())
+        values.update(verified)
         cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
                                       **decode_kw)[0]
         values.update({
@@ -270,7 +332,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
 
     result = run_generations(
         fit, sample, real, s["generations"], regime=regime, seed=seed, measure=measure,
-        run_dir=sub, resume=resume, save_model=save_fitted, load_model=load_fitted,
+        run_dir=sub, resume=resume, save_model=save_fitted, load_model=load_model,
         progress=progress, stop_after=stop_after, desc=f"lm {s['regime']} seed {seed}")
     facts = {"n_params": backend.n_params, "epochs": epochs, "zero_shot_perplexity": zero_shot,
              "example_prompt": tok.decode([int(t) for t in example[0]]),
@@ -278,6 +340,8 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
              "model_name": backend.model_name, "label": backend.label,
              "real_blocks_per_split": [len(real), len(val), len(test)],
              "seconds": {"backend_load": round(load_seconds, 2), **seconds}}
+    if verifier is not None and s["generations"] > 0:   # the accepted perplexities (None: no limit)
+        facts["verify_band"] = [v if np.isfinite(v) else None for v in verifier.band()]
     return RunOutput(result.generations, result.metrics, backend.stand_in, facts)
 
 
@@ -288,6 +352,30 @@ def _zero_shot(backend, test: np.ndarray, batch: int) -> float:
     if key not in memo:
         memo[key] = perplexity(backend.base, test, batch)
     return memo[key]
+
+
+#: the real training blocks' perplexities under generation 0, beside its weights
+REAL_PERPLEXITIES = "real_perplexities.npy"
+
+
+def _save_npy(path: Path, values: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(values))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _real_perplexities(gen0: Path, first_model, real: np.ndarray, batch: int) -> np.ndarray:
+    """The real blocks' perplexities under generation 0: saved by generation 0's measurement
+    (written before its shared ``measure.json``), else scored once now and saved."""
+    path = gen0 / REAL_PERPLEXITIES
+    if path.is_file():
+        values = np.load(path)
+        if len(values) == len(real):
+            return values
+    values = sequence_perplexities(first_model(), real, batch)
+    if gen0.is_dir():
+        _save_npy(path, values)
+    return values
 
 
 def _save_gen0(fitted: FittedLM, folder: Path) -> None:
