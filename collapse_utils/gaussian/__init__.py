@@ -8,8 +8,7 @@ One job per module:
     w2          2-Wasserstein distances: Gaussian to Gaussian (Gelbrich), Gaussian to a 1-D sample
     simulate    many chains at once through the core loop, on sufficient statistics
     experiment  the experiments ``gaussian``, ``gaussian-curation`` and ``gaussian-intro``
-    figures     the chapters' figures, drawn from records
-    curation_figures  the curation chapter's figures (its discrete panel too)
+    figures     the chapters' figures, drawn from records (the curation chapter's too)
 
 Generations are the loop's everywhere: generation 0 is the fit to the real data D_0,
 so generation g holds the model after n = g + 1 fits; theory functions take n.
@@ -27,7 +26,8 @@ from .w2 import (check_covariance, psd_sqrt, quantile_moments, w2, w2_squared, w
 
 #: figure functions, imported on first use (they need matplotlib; the CLI does not)
 FIGURES = ("plot_intro", "plot_mean_median", "plot_distance", "plot_public", "plot_estimators",
-           "plot_regimes", "plot_schedules", "plot_dimensions", "plot_sources")
+           "plot_regimes", "plot_schedules", "plot_dimensions", "plot_sources",
+           "plot_verify_transition", "plot_self_correct", "plot_curation_discrete")
 
 
 def __getattr__(name):
