@@ -1,7 +1,9 @@
 """The family's registered experiments, and the readers the chapter uses on their records.
 
-``discrete``             Zipf(K, s) refitted exactly over many chains, one run per regime:
-                         support, diversity, per-state survival and mean p per generation.
+``discrete``             Zipf(K, s) refitted exactly over many chains, one run per regime
+                         (replace, keep-real, accumulate; verify and self-correct, whose
+                         verifier and corrector know p0: :mod:`.simulate`): support,
+                         diversity, per-state survival and mean p per generation.
 ``discrete-absorption``  absorption times over a sweep of M (two states at p = 1/2 by default).
 ``discrete-fixation``    where the chains end: Zipf(5, 1), M = 20, many chains.
 
