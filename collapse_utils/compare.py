@@ -27,6 +27,7 @@ when a family gains the regime.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -403,7 +404,7 @@ def plot_across(table, ax=None):
 
     comp = as_comparison(table)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.2, 0.62 * len(comp.rows) + 2.0))
+        _, ax = plt.subplots(figsize=(8.0, 0.7 * len(comp.rows) + 2.0))
     fig = ax.figure
     values = np.array([[c.value for c in r.cells.values()] for r in comp.rows], dtype=float)
     norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").copy()
@@ -416,8 +417,9 @@ def plot_across(table, ax=None):
             ax.text(j, i, text, ha="center", va="center", fontsize=10,
                     color="white" if dark else ("0.2" if c.available else "0.5"))
     ax.set_xticks(range(len(comp.regimes)),
-                  [regime_label(g).replace("accumulate-", "accumulate-\n") for g in comp.regimes])
-    names = [r.label + (f"\n{r.short}" if r.short else "") for r in comp.rows]
+                  [textwrap.fill(regime_label(g).replace("-", "- "), 11).replace("- ", "-")
+                   for g in comp.regimes])
+    names = [r.label + (f"\n{textwrap.fill(r.short, 24)}" if r.short else "") for r in comp.rows]
     ax.set_yticks(range(len(comp.rows)), names)
     ax.tick_params(axis="both", length=0, labelsize=9.5)
     ax.xaxis.tick_top()
