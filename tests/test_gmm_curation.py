@@ -163,6 +163,6 @@ def test_bad_curation_settings_fail_in_one_line(experiment, overrides, message):
 
 def test_curation_sizes():
     s = [resolve_settings("gmm-curation", p) for p in ("smoke", "default", "paper")]
-    assert [(x["points"], x["generations"], x["seeds"]) for x in s] == [(100, 8, 2), (100, 100, 4),
+    assert [(x["points"], x["generations"], x["seeds"]) for x in s] == [(60, 5, 2), (100, 100, 4),
                                                                         (250, 300, 10)]
     assert s[1]["regime"] == ["replace", "keep-real", "verify", "self-correct"]

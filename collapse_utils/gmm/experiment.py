@@ -111,8 +111,8 @@ SWEEP_SETTINGS = {
 #: ``["self-correct"]``, so that replace is not rerun for every value).
 CURATION_SETTINGS = {
     **_COMMON,
-    "points": Setting((100, 100, 250), low=2, help="M: points per generation"),
-    "generations": Setting((8, 100, 300), low=0, help="generations after the fit to the real data"),
+    "points": Setting((60, 100, 250), low=2, help="M: points per generation"),
+    "generations": Setting((5, 100, 300), low=0, help="generations after the fit to the real data"),
     "variant": Setting("one-blob", choices=VARIANTS, help="the real data"),
     "regime": Setting(["replace", "keep-real", "verify", "self-correct"],
                       choices=REGIMES + CURATION_REGIMES, sweep=True,

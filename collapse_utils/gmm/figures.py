@@ -280,7 +280,7 @@ def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to
             log_ticks(ax)
         ax.set(xlabel="verifier error rate $e$", ylabel=METRIC_LABELS.get(key, key),
                title=f"generation {last}")
-    axes.flat[0].legend(loc="upper left")
+    axes.flat[0].legend(loc="center left")
     n_seeds = len(verify.values("seed"))
     enlarge_fonts(fig)
     profile_note(fig, verify, f"M = {verify.settings['points']}, {n_seeds} seeds, "
