@@ -89,6 +89,8 @@ SETTINGS = {
     "val_blocks": Setting((8, 4, 0), low=0, help="validation blocks (best epoch); 0 = all"),
     "test_blocks": Setting((16, 8, 0), low=0, help="test blocks (test perplexity); 0 = all"),
     "example_block": Setting(0, low=0, help="the test block whose continuation is shown"),
+    "examples": Setting(True, help="continue the example block every generation (the chapter's "
+                        "Example 1); the protocol sweeps, which do not show it, turn it off"),
     "gen_batch": Setting((64, 8, 512), low=1, help="prompts per decoding batch (memory)"),
     "eval_batch": Setting((64, 16, 256), low=1, help="blocks per evaluation batch (memory)"),
     "micro_batch": Setting(0, low=0, help="gradient-accumulation piece; 0 = none"),
@@ -105,9 +107,10 @@ SETTINGS = {
 CHAPTER = {
     "settings": {},
     "penalty": {"regime": ["replace"], "repetition_penalty": [1.0, 2.0, 3.0], "seeds": 1,
-                "generations": 1},
-    "decoding": {"regime": ["replace"], "decoding": list(DECODINGS), "seeds": 1, "generations": 1},
-    "keep": {"regime": ["keep-real", "keep-current"], "seeds": 1},
+                "generations": 1, "examples": False},
+    "decoding": {"regime": ["replace"], "decoding": list(DECODINGS), "seeds": 1, "generations": 1,
+                 "examples": False},
+    "keep": {"regime": ["keep-real", "keep-current"], "seeds": 1, "examples": False},
 }
 
 
@@ -133,7 +136,7 @@ def chapter_workload(profile: str) -> dict:
         fits.add((seed, e))
         out["train_block_epochs"] += n * e * (g + first)
         out["eval_blocks"] += (s["val_blocks"] * e + s["test_blocks"] + n) * (g + first)
-        out["decoded_blocks"][s["decoding"]] += new * g + g + 1
+        out["decoded_blocks"][s["decoding"]] += new * g + (g + 1 if s["examples"] else 0)
     out["eval_blocks"] += runs and next(iter(runs.values()))["test_blocks"]  # zero-shot, once
     return out
 
@@ -315,8 +318,11 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                 _save_npy(gen0 / REAL_PERPLEXITIES, scored)   # before measure.json: see there
                 atomic_write_bytes(shared, json.dumps(values).encode())
         values.update(verified)
-        cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
-                                      **decode_kw)[0]
+        if s["examples"]:   # the seed is drawn either way, so the other numbers do not move
+            cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
+                                          **decode_kw)[0]
+            values.update({"example_continuation": tok.decode([int(t) for t in cont]),
+                           "example_distinct": distinct_share(cont)})
         values.update({
             "best_val_loss": fitted.history["best_val_loss"],
             "best_epoch": fitted.history["best_epoch"],
@@ -324,8 +330,6 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
             "train_loss": fitted.history["train_loss"],
             "train_blocks": int(len(g.train)),
             "real_blocks": int(sum(row.tobytes() in real_rows for row in g.train)),
-            "example_continuation": tok.decode([int(t) for t in cont]),
-            "example_distinct": distinct_share(cont),
         })
         seconds["measure"].append(round(time.perf_counter() - t, 2))
         return values
