@@ -407,8 +407,7 @@ def plot_across(table, ax=None):
         _, ax = plt.subplots(figsize=(8.0, 0.7 * len(comp.rows) + 2.0))
     fig = ax.figure
     values = np.array([[c.value for c in r.cells.values()] for r in comp.rows], dtype=float)
-    norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").copy()
-    cmap.set_bad("#eeeeee")
+    norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").with_extremes(bad="#eeeeee")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
     for i, r in enumerate(comp.rows):
         for j, c in enumerate(r.cells.values()):

@@ -170,7 +170,7 @@ def _digest(paths) -> str:
 
 #: code that draws or prints results but never computes them: a change to it keeps the run cache
 NOT_IN_RESULTS = frozenset({"figures.py", "explorer.py", "plotting.py", "notebook.py", "cli.py",
-                            "assignments.py", "__main__.py"})
+                            "assignments.py", "__main__.py", "compare.py"})
 
 
 def source_digest(family: str | None = None) -> str:
