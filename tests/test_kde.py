@@ -10,7 +10,7 @@ resume, CLI and tiny-sweep checks live in tests/test_experiments.py.
 """
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 import collapse_utils as cu
 from collapse_utils.experiments import resolve_settings
@@ -66,7 +66,7 @@ def test_measures_of_a_single_centre_kde_are_the_gaussian_closed_forms(c, h):
     kl, tv = me.kl_tv_to_real(kde, "gaussian")
     assert kl[0] == pytest.approx(0.5 * (np.log(h ** 2) + (1 + c ** 2) / h ** 2 - 1), abs=1e-4)
     x = np.linspace(-12, 12, 200001)
-    tv_exact = 0.5 * np.trapezoid(np.abs(stats.norm.pdf(x) - stats.norm.pdf(x, c, h)), x)
+    tv_exact = 0.5 * integrate.trapezoid(np.abs(stats.norm.pdf(x) - stats.norm.pdf(x, c, h)), x)
     assert tv[0] == pytest.approx(tv_exact, abs=1e-4)
     # the midpoint rule in u over 400 levels; exact: sqrt(c^2 + (h - 1)^2)
     u = me.LEVELS
@@ -89,8 +89,8 @@ def test_grid_measures_against_brute_force(rule, h):
         c, b = kde.centres[i], kde.h[i]
         logp = special.logsumexp(-0.5 * ((grid[:, None] - c) / b) ** 2, axis=1) - np.log(c.size * b * np.sqrt(2 * np.pi))
         p0 = stats.norm.pdf(grid)
-        assert kl[i] == pytest.approx(np.trapezoid(p0 * (stats.norm.logpdf(grid) - logp), grid), abs=1e-4)
-        assert tv[i] == pytest.approx(1 - np.trapezoid(np.minimum(p0, np.exp(logp)), grid), abs=1e-3)
+        assert kl[i] == pytest.approx(integrate.trapezoid(p0 * (stats.norm.logpdf(grid) - logp), grid), abs=1e-4)
+        assert tv[i] == pytest.approx(1 - integrate.trapezoid(np.minimum(p0, np.exp(logp)), grid), abs=1e-3)
         xs = np.linspace(c.min() - 8 * b, c.max() + 8 * b, 40001)
         q = np.interp(me.LEVELS, special.ndtr((xs[:, None] - c) / b).mean(axis=1), xs)
         assert w2[i] == pytest.approx(np.sqrt(np.mean((q - special.ndtri(me.LEVELS)) ** 2)), rel=1e-3)

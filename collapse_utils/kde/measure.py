@@ -21,7 +21,7 @@ centres, so ``accumulate`` runs are the slow ones.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+from scipy import integrate, special
 
 from .simulate import KDE, real_cdf, real_logpdf, real_quantile
 
@@ -67,8 +67,8 @@ def kl_tv_to_real(kde: KDE, real: str) -> tuple[np.ndarray, np.ndarray]:
     log_p0 = real_logpdf(real, GRID)
     log_pn = kde_logpdf(kde, GRID)
     p0 = np.exp(log_p0)
-    kl = np.trapezoid(p0 * (log_p0 - log_pn), GRID, axis=1)
-    overlap = np.trapezoid(np.minimum(p0, np.exp(log_pn)), GRID, axis=1)
+    kl = integrate.trapezoid(p0 * (log_p0 - log_pn), GRID, axis=1)
+    overlap = integrate.trapezoid(np.minimum(p0, np.exp(log_pn)), GRID, axis=1)
     return kl, np.clip(1.0 - overlap, 0.0, 1.0)
 
 
