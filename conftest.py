@@ -19,12 +19,3 @@ if os.environ.get("COLLAPSE_CACHE_OWNER", _process) != _process or "COLLAPSE_CAC
     os.environ["COLLAPSE_CACHE"] = tempfile.mkdtemp(prefix="collapse-cache-")
     os.environ["COLLAPSE_CACHE_OWNER"] = _process
 
-
-# the longest tests first, so that pytest-xdist's workers (--dist worksteal) do not end with
-# one of them running alone: the one book build, the stand-in language model, the graders
-SLOW_FIRST = ("test_book_builds_without_warnings", "test_built_pages_serve", "test_every_page_in_a_real_browser",
-              "test_default_profile_runs_offline", "test_gguf_stand_in", "test_assignments.py")
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: not any(name in item.nodeid for name in SLOW_FIRST))
