@@ -303,12 +303,32 @@ def test_local_folder_model_and_corpus_and_one_line_errors(tmp_path, backend):
 
 
 # ----------------------------------------------------------------------------- the GGUF stand-in
+@pytest.fixture(scope="module")
+def stand_in_cache(tmp_path_factory):
+    """A run cache holding the dequantised stand-in, written by its first load."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLLAPSE_CACHE", str(cache))
+        lm.load_stand_in()
+    return cache
+
+
 @needs_gguf
-def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path):
+def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, monkeypatch):
     link = tmp_path / "model.gguf"
     link.symlink_to(lm.stand_in_file())
     tok, model = lm.load_local(str(link))                            # --model FILE.gguf
     assert type(model).__name__ == "LlamaForCausalLM" and len(tok) == 49_152
+    monkeypatch.setenv("COLLAPSE_CACHE", str(stand_in_cache))
+    saved = list((stand_in_cache / "lm" / "stand-in").iterdir())
+    assert len(saved) == 1 and (saved[0] / "config.json").is_file()   # the dequantised copy
+    tok2, model2 = lm.load_stand_in()                                # read from that copy
+    rows = lm.python_docs_rows()["train"][:200]
+    assert lm.tokenize_rows(tok2, rows) == lm.tokenize_rows(tok, rows)
+    x = torch.as_tensor(lm.blocks_from_token_lists(lm.tokenize_rows(tok, rows), 64,
+                                                   np.uint16)[:2].astype(np.int64))
+    with torch.inference_mode():
+        assert torch.equal(model2(input_ids=x).logits, model(input_ids=x).logits)
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
     assert next(model.parameters()).dtype == torch.float32          # dequantised
     ids = lm.tokenize_rows(tok, lm.python_docs_rows()["train"][:40])
@@ -325,8 +345,8 @@ def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path):
 
 
 @needs_gguf
-def test_default_profile_runs_offline_with_the_pretrained_stand_in(tmp_path):
-    env = {**ENV, "COLLAPSE_CACHE": str(tmp_path / "cache")}
+def test_default_profile_runs_offline_with_the_pretrained_stand_in(tmp_path, stand_in_cache):
+    env = {**ENV, "COLLAPSE_CACHE": str(stand_in_cache)}
     cmd = [sys.executable, "-m", "collapse_utils", "run", "lm", "--profile", "default", "--quiet",
            "--out", str(tmp_path), "--regime", "replace", "--seeds", "1", "--generations", "1",
            "--train-blocks", "8", "--val-blocks", "4", "--test-blocks", "8", "--epochs", "1"]

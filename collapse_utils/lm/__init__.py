@@ -20,7 +20,7 @@ for _dep in ("torch", "transformers"):  # imported lazily; missing, the core nam
 
 from . import experiment  # noqa: E402,F401  (registers "lm")
 from .backends import (BACKENDS, HUB_MODEL, STAND_IN_LABEL, STAND_IN_WHEEL, Backend,
-                       choose_backend, load_backend, load_local, stand_in_file)
+                       choose_backend, load_backend, load_local, load_stand_in, stand_in_file)
 from .data import (PYTHON_DOCS, SPLITS, WIKITEXT2_BLOCKS, blocks_from_token_lists, folder_rows,
                    python_docs_rows, subset_blocks, tokenize_rows)
 from .evaluate import (distinct_share, histogram_overlap, perplexity, rare_token_types,

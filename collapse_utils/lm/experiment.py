@@ -295,6 +295,21 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         seconds["sample"].append(round(time.perf_counter() - t, 2))
         return out
 
+    def example_values(model, index, example_seed):
+        """The continuation of the example block; generation 0's is computed once per decoding
+        and shared by every run on the same generation-0 model (beside its weights)."""
+        key = json.dumps({**decode_kw, "prompt": example.tolist(), "seed": example_seed})
+        path = gen0 / f"example-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+        if index == 0 and path.is_file():
+            return json.loads(path.read_text())
+        cont = generate_continuations(model, example, batch_size=1, seed=example_seed,
+                                      **decode_kw)[0]
+        values = {"example_continuation": tok.decode([int(t) for t in cont]),
+                  "example_distinct": distinct_share(cont)}
+        if index == 0 and gen0.is_dir():
+            atomic_write_bytes(path, json.dumps(values).encode())
+        return values
+
     def measure(g):
         t = time.perf_counter()
         fitted = g.model
@@ -320,10 +335,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                 atomic_write_bytes(shared, json.dumps(values).encode())
         values.update(verified)
         if s["examples"]:   # the seed is drawn either way, so the other numbers do not move
-            cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
-                                          **decode_kw)[0]
-            values.update({"example_continuation": tok.decode([int(t) for t in cont]),
-                           "example_distinct": distinct_share(cont)})
+            values.update(example_values(fitted.model, g.index, example_seed))
         values.update({
             "best_val_loss": fitted.history["best_val_loss"],
             "best_epoch": fitted.history["best_epoch"],

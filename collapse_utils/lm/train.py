@@ -38,8 +38,9 @@ def fine_tune(base, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: floa
     n = len(train)
     steps_per_epoch = max(1, -(-n // batch_size))
     total = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
-                            fused=dev.type == "cuda")
+    # the fused kernel: on a 2-core CPU one step of the 135M stand-in takes 0.2 s instead of 0.6-1.3 s
+    fused = dev.type == "cuda" or dev.type == "cpu" and _torch_at_least(2, 4)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1), eta_min=lr_min)
     wrapped, opt = acc.prepare(model, opt) if acc.num_processes > 1 else (model, opt)
     data = torch.as_tensor(np.asarray(train, dtype=np.int64), device=dev)
@@ -82,3 +83,10 @@ def fine_tune(base, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: floa
     model.eval()
     history["best_val_loss"] = best if math.isfinite(best) else float("nan")
     return model, history
+
+
+def _torch_at_least(major: int, minor: int) -> bool:
+    """Whether torch is at least ``major.minor`` (fused AdamW on the CPU came with 2.4)."""
+    import torch
+
+    return tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (major, minor)
