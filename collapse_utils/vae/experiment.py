@@ -7,15 +7,18 @@ seeds, caches each run and returns one :class:`~collapse_utils.record.Record`.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
-from ..experiments import Experiment, RunOutput, register
-from ..loop import rng_for
+from ..experiments import Experiment, RunOutput, cache_root, register, source_digest
+from ..loop import atomic_write_bytes, generation_rng, rng_for
 from ..regimes import REGIMES, Regime, keep_real, make_regime
 from ..settings import Setting
 from .data import load_mnist
 from .measure import digit_reader, latent_statistics, latent_summary, make_measure
-from .model import count_parameters, resolve_device
+from .model import count_parameters, load_vae, resolve_device, save_vae
 from .train import make_fit, run_chain
 
 #: the public notebook's std of the gen-0 encoder's latent means over five runs: its printed
@@ -116,6 +119,7 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     fit = make_fit(latent_dim=s["latent_dim"], capacity=s["capacity"], epochs=s["epochs"],
                    batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
                    beta=s["beta"], device=device)
+    fit = shared_generation_0(fit, real, seed, generation_0_file(s, seed, n_real, device), device)
     measure = make_measure(seed=seed, reader=reader, latent_samples=s["latent_samples"],
                            class_samples=s["class_samples"])
     result = run_chain(real, s["generations"], regime=regime_for(s["regime"], s["real_fraction"]),
@@ -127,6 +131,42 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     facts = {"n_params": count_parameters(first), "n_real": n_real,
              "real_latent_std": latent_summary(mu)["latent_std"], **reference}
     return RunOutput(result.generations, result.metrics, stand_in, facts)
+
+
+#: the settings that generation 0 depends on (it trains on the real digits only)
+GENERATION_0_SETTINGS = ("n_real", "epochs", "batch_size", "latent_dim", "capacity", "lr",
+                         "weight_decay", "beta")
+
+
+def generation_0_file(s: dict, seed: int, n_real: int, device: str):
+    """Where generation 0 of ``seed`` is kept for every regime: it is the same model in all."""
+    blob = json.dumps({"settings": {k: s[k] for k in GENERATION_0_SETTINGS}, "n_real": n_real,
+                       "seed": seed, "device": device, "source": source_digest("collapse_utils.vae")},
+                      sort_keys=True)
+    return cache_root() / "vae" / "generation-0" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
+
+
+def shared_generation_0(fit, real, seed: int, path, device: str):
+    """``fit``, except that generation 0 (the fit to the real digits ``real``) is trained once
+    and read back by the other regimes of the seed: 2 of a default chapter's 18 fits per seed.
+    The loop draws each generation's randomness from its own generator, so the draws that the
+    read-back skips move nothing else."""
+    first = generation_rng(seed, 0).bit_generator.state
+
+    def fit_shared(data, rng):
+        if data is not real or rng.bit_generator.state != first:   # not generation 0
+            return fit(data, rng)
+        stats = path.with_suffix(".json")
+        if path.is_file() and stats.is_file():
+            model = load_vae(path, device)
+            model.train_stats = json.loads(stats.read_text())
+            return model
+        model = fit(data, rng)
+        save_vae(model, path)
+        atomic_write_bytes(stats, json.dumps(model.train_stats).encode())
+        return model
+
+    return fit_shared
 
 
 register(Experiment(
