@@ -66,7 +66,7 @@ SETTINGS = {
     "seeds": Setting((2, 2, 5), low=1, help="independent chains per regime"),
     "generations": Setting((3, 5, 20), low=0, help="generation 0 trains on real digits"),
     "n_real": Setting((1024, 5000, 60000), low=1, help="real digits (at most what the source has)"),
-    "epochs": Setting((1, 6, 30), low=1, help="passes over M images per generation"),
+    "epochs": Setting((1, 5, 30), low=1, help="passes over M images per generation"),
     "batch_size": Setting((64, 32, 256), low=1,
                           help="default: small batches give more optimiser steps on 5,000 digits"),
     "latent_dim": Setting(20, low=1),
