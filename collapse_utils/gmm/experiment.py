@@ -92,7 +92,8 @@ GMM_SETTINGS = {
 SWEEP_SETTINGS = {
     **_COMMON,
     "points": Setting((100, 250, 250), low=2, help="M: points per generation"),
-    "generations": Setting((20, 150, 200), low=0, help="generations after the fit to the real data"),
+    "generations": Setting((20, 100, 200), low=0,
+                           help="generations after the fit to the real data (default: as many as the 400 of the protocol at 1000 points)"),
     "variant": Setting(["one-blob", "two-blobs"], choices=VARIANTS, sweep=True, help="the real data"),
     "regime": Setting(["replace", "keep-real", "accumulate"], choices=REGIMES + CURATION_REGIMES,
                       sweep=True, help="what each generation trains on"),
