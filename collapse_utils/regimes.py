@@ -317,7 +317,7 @@ def as_schedule(sizes, M: int | None = None, name: str = "sizes") -> Callable[[i
 
 
 # ----------------------------------------------------------------------------- curation
-def _accepted_first(mask: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def accepted_first(mask: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Per chain (leading axes of ``mask``), the indices of the first ``m`` accepted samples
     in draw order, topped up with the first rejected ones when fewer than ``m`` were accepted;
     and the number of accepted samples of each chain (capped at ``m``)."""
@@ -364,7 +364,7 @@ class Verify(Regime):
                 break
         everything = concat(draws, axis) if len(draws) > 1 else draws[0]
         mask = np.concatenate(masks, axis=-1)
-        index, _ = _accepted_first(mask, m)
+        index, _ = accepted_first(mask, m)
         if axis > 0 and isinstance(everything, np.ndarray):
             kept = take_per_chain(everything, index, axis)
         else:

@@ -52,12 +52,7 @@ def plot_distances(rec, regime: str = "replace"):
     axes[1].set_yscale("log")
     log_ticks(axes[1])
     axes[1].set_title("(b) 2-Wasserstein distance")
-    for ax in axes:
-        ax.set_xlabel("generation")
-        ax.legend(loc="upper left")
-    profile_note(fig, rec, f"M = {rec.settings['samples']}, {rec.settings['chains']} chains, "
-                           "median and 10-90% band")
-    return fig
+    return _finish(fig, axes, rec, "median and 10-90% band", "upper left")
 
 
 def plot_variance_tails(rec, regime: str = "replace"):
@@ -84,11 +79,15 @@ def plot_variance_tails(rec, regime: str = "replace"):
     axes[1].set_ylim(1e-8, 1.5)
     axes[1].set_ylabel("mass beyond the real 3-sd points")
     axes[1].set_title("(b) tail mass: median over chains")
+    return _finish(fig, axes, rec, "band 10-90%", "best")
+
+
+def _finish(fig, axes, rec, bands: str, legend: str):
+    """Generation on every x axis, the legends, and the sizes and bands in the profile note."""
     for ax in axes:
         ax.set_xlabel("generation")
-        ax.legend(loc="best")
-    profile_note(fig, rec, f"M = {rec.settings['samples']}, {rec.settings['chains']} chains, "
-                           "band 10-90%")
+        ax.legend(loc=legend)
+    profile_note(fig, rec, f"M = {rec.settings['samples']}, {rec.settings['chains']} chains, {bands}")
     return fig
 
 

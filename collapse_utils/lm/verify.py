@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..regimes import _accepted_first
+from ..regimes import accepted_first
 from .evaluate import sequence_perplexities
 
 
@@ -98,7 +98,7 @@ class PerplexityVerifier:
         written = np.concatenate([r[0] for r in self.rounds])
         ppl = np.concatenate([r[1] for r in self.rounds])
         mask = np.concatenate([r[2] for r in self.rounds])
-        index, _ = _accepted_first(mask, len(train))
+        index, _ = accepted_first(mask, len(train))
         if written[index].shape != np.shape(train) or not (written[index] == train).all():
             raise RuntimeError("verify: the kept blocks are not the first accepted ones topped up "
                                "with the earliest rejected (has the core's Verify changed?)")
