@@ -136,6 +136,12 @@ def test_regimes_keep_what_they_say_and_generation_0_is_trained_once(tmp_path, m
     assert len(list((tmp_path / "lm" / "generation-0").iterdir())) == 1  # shared by both runs
     m0 = [r["metrics"]["test_perplexity"][0] for r in rec.data["runs"]]
     assert m0[0] == m0[1] and len(fits) == 2
+    for run in rec.data["runs"]:         # a finished run keeps no weights but generation 0's
+        kept = {p.parent.name: p.name for p in Path(run["dir"]).rglob("*")
+                if p.is_file() and p.parent.name.startswith("model_")}
+        later = {p.name for p in Path(run["dir"]).rglob("model_000[12]/*")}
+        assert kept and later == {"train_ids.npy", "history.json"}, later
+        assert (next(Path(run["dir"]).rglob("model_0000")) / "weights_from.txt").is_file()
 
 
 def test_tail_measures_and_settings_relations():
