@@ -119,7 +119,7 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     fit = make_fit(latent_dim=s["latent_dim"], capacity=s["capacity"], epochs=s["epochs"],
                    batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
                    beta=s["beta"], device=device)
-    fit = shared_generation_0(fit, real, seed, generation_0_file(s, seed, n_real, device), device)
+    fit = shared_generation_0(fit, real, seed, generation_0_file(s, seed, real, device), device)
     measure = make_measure(seed=seed, reader=reader, latent_samples=s["latent_samples"],
                            class_samples=s["class_samples"])
     result = run_chain(real, s["generations"], regime=regime_for(s["regime"], s["real_fraction"]),
@@ -138,9 +138,12 @@ GENERATION_0_SETTINGS = ("n_real", "epochs", "batch_size", "latent_dim", "capaci
                          "weight_decay", "beta")
 
 
-def generation_0_file(s: dict, seed: int, n_real: int, device: str):
-    """Where generation 0 of ``seed`` is kept for every regime: it is the same model in all."""
-    blob = json.dumps({"settings": {k: s[k] for k in GENERATION_0_SETTINGS}, "n_real": n_real,
+def generation_0_file(s: dict, seed: int, real, device: str):
+    """Where generation 0 of ``seed`` is kept for every regime: it is the same model in all.
+    The key holds the real digits themselves (MNIST from the Hub and the offline stand-in
+    differ)."""
+    digits = hashlib.sha256(real.numpy().tobytes()).hexdigest()
+    blob = json.dumps({"settings": {k: s[k] for k in GENERATION_0_SETTINGS}, "digits": digits,
                        "seed": seed, "device": device, "source": source_digest("collapse_utils.vae")},
                       sort_keys=True)
     return cache_root() / "vae" / "generation-0" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
