@@ -42,7 +42,8 @@ from .data import subset_blocks
 from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplexity_summary,
                        rare_token_types, sequence_perplexities, tail_measures)
 from .generate import DECODINGS, generate_continuations
-from .store import FittedLM, load_fitted, load_weights, replace_folder, save_fitted, save_weights
+from .store import (FittedLM, drop_weights, load_fitted, load_weights, replace_folder, save_fitted,
+                    save_weights)
 from .train import fine_tune
 from .verify import GENERATION_0 as VERIFY_GENERATION_0
 from .verify import PerplexityVerifier
@@ -351,7 +352,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         fit, sample, real, s["generations"], regime=regime, seed=seed, measure=measure,
         run_dir=sub, resume=resume, save_model=save_fitted, load_model=load_model,
         progress=progress, stop_after=stop_after, desc=f"lm {s['regime']} seed {seed}")
-    if stop_after is None and sub is not None:
+    if stop_after is None and sub is not None:   # finished: its metrics hold what is read
         drop_weights(sub)
     facts = {"n_params": backend.n_params, "epochs": epochs, "zero_shot_perplexity": zero_shot,
              "example_prompt": tok.decode([int(t) for t in example[0]]),
@@ -362,17 +363,6 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     if verifier is not None and s["generations"] > 0:   # the accepted perplexities (None: no limit)
         facts["verify_band"] = [v if np.isfinite(v) else None for v in verifier.band()]
     return RunOutput(result.generations, result.metrics, backend.stand_in, facts)
-
-
-def drop_weights(run_dir: Path) -> None:
-    """Delete the weights of a finished run's generations after 0 (0.5 GB each in fp32 for the
-    stand-in): its metrics hold everything the chapter reads, and generation 0's weights are
-    shared. Every generation's token ids and training history stay."""
-    for folder in Path(run_dir).glob("model_[0-9][0-9][0-9][0-9]"):
-        if folder.name != "model_0000":
-            for f in folder.iterdir():
-                if f.name not in ("train_ids.npy", "history.json"):
-                    f.unlink()
 
 
 def _zero_shot(backend, test: np.ndarray, batch: int) -> float:

@@ -97,12 +97,18 @@ def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) ->
     (tmp / "history.json").write_text(json.dumps(fitted.history))
     replace_folder(tmp, path)
     if not keep_checkpoints:
-        i = int(path.name.split("_")[-1])
-        for old in path.parent.glob("model_[0-9][0-9][0-9][0-9]"):
-            if 0 < int(old.name.split("_")[-1]) < i - 1:
-                for f in old.iterdir():
-                    if f.name not in ("train_ids.npy", "history.json"):
-                        f.unlink()
+        drop_weights(path.parent, before=int(path.name.split("_")[-1]) - 1)
+
+
+def drop_weights(run_dir: Path, before: int | None = None) -> None:
+    """Delete the weights of the generations after 0 (and before ``before``, when given) in
+    ``run_dir``; every generation's token ids and training history stay."""
+    for old in Path(run_dir).glob("model_[0-9][0-9][0-9][0-9]"):
+        i = int(old.name.split("_")[-1])
+        if 0 < i and (before is None or i < before):
+            for f in old.iterdir():
+                if f.name not in ("train_ids.npy", "history.json"):
+                    f.unlink()
 
 
 def load_fitted(path: Path) -> FittedLM:
