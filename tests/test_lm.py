@@ -354,8 +354,8 @@ def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, 
 def test_default_profile_runs_offline_with_the_pretrained_stand_in(tmp_path, stand_in_cache):
     env = {**ENV, "COLLAPSE_CACHE": str(stand_in_cache)}
     cmd = [sys.executable, "-m", "collapse_utils", "run", "lm", "--profile", "default", "--quiet",
-           "--out", str(tmp_path), "--regime", "replace", "--seeds", "1", "--generations", "1",
-           "--train-blocks", "8", "--val-blocks", "4", "--test-blocks", "8", "--epochs", "1"]
+           "--out", str(tmp_path), "--regime", "replace", "--seeds", "1", "--generations", "0",
+           "--train-blocks", "4", "--val-blocks", "2", "--test-blocks", "4", "--epochs", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rec = cu.Record.load(tmp_path)
@@ -363,7 +363,7 @@ def test_default_profile_runs_offline_with_the_pretrained_stand_in(tmp_path, sta
     assert rec.fact("n_params") > 1e8 and rec.fact("zero_shot_perplexity") > 1
     assert rec.fact("label") == lm.STAND_IN_LABEL
     text = rec.metric("example_continuation")[0]
-    assert len(text) == 2 and all(len(t) > 20 for t in text)
+    assert len(text) == 1 and len(text[0]) > 20      # generation 0's continuation of the example
 
 
 def test_tiny_benchmark_runs():
