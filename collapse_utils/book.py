@@ -1,11 +1,16 @@
-"""Build the rendered book: run the chapters in parallel, then ``jupyter-book build``.
+"""Build the rendered book: run the chapters side by side, then ``jupyter-book build``.
 
-Jupyter Book 1 executes notebooks one after another, so a build uses one kernel at a time
-while the toy chapters run on one core.  ``build_book`` first runs every chapter that
-jupyter-cache does not hold yet, ``jobs`` at a time (with jupyter-cache's own worker, into
-the cache the build reads: ``<out>/_build/.jupyter_cache``); ``jupyter-book build`` then
-finds each notebook's outputs there.  A chapter that fails is left out of the cache: the
-build runs it once more and reports the error as any build does (``reports/*.err.log``).
+Jupyter Book 1 executes notebooks one after another, so a build leaves a core idle through
+every chapter that runs on one core.  ``build_book`` first runs each chapter that
+jupyter-cache does not hold yet (with jupyter-cache's own worker, into the cache the build
+reads: ``<out>/_build/.jupyter_cache``) in two lanes: the chapters that use every core
+themselves (``EVERY_CORE``) one after another at normal priority, the language model first,
+and beside them the others, ``jobs - 1`` at a time at low priority (``nice``), so that they
+take only what the first lane leaves idle.  Two chapters that each use every core, run at
+once, are slower than one after the other (torch's threads and the sweeps' process pools
+contend).  ``jupyter-book build`` then finds each notebook's outputs in the cache.  A chapter
+that fails is left out of the cache: the build runs it once more and reports the error as any
+build does.
 """
 from __future__ import annotations
 
@@ -23,8 +28,11 @@ import yaml
 from .experiments import source_digest
 from .profiles import current_profile
 
-# started first, since it takes the longest at every profile (its chapter in the README)
-LONGEST = "book/lm"
+# the chapters whose experiments use every core themselves: torch's threads (the language
+# model), a process per core (the VAE's runs, the GMM sweep); the longest first
+EVERY_CORE = ("book/lm", "book/vae", "book/gmm")
+#: the priority of the other chapters' lane (os.nice: 0 normal, 19 lowest)
+NICE = 10
 
 
 def toc_notebooks(book_root: Path) -> list[Path]:
@@ -45,8 +53,10 @@ def toc_notebooks(book_root: Path) -> list[Path]:
     return [p for p in paths if p.is_file()]
 
 
-def _set_environment(env: dict[str, str]) -> None:
+def _set_environment(env: dict[str, str], nice: int) -> None:
     os.environ.update(env)
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
 
 
 def _execute(cache_path: str, pk: int, uri: str, timeout: int, allow_errors: bool) -> tuple[str, bool, float]:
@@ -59,7 +69,8 @@ def _execute(cache_path: str, pk: int, uri: str, timeout: int, allow_errors: boo
 
 
 def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str, str]) -> list[str]:
-    """Run, ``jobs`` at a time, the chapters whose outputs jupyter-cache lacks; return those that failed."""
+    """Run the chapters whose outputs jupyter-cache lacks, in the lanes the module's docstring
+    describes (one lane when ``jobs`` is 1); return those that failed."""
     from jupyter_cache import get_cache
     import nbformat
 
@@ -68,7 +79,7 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
         return []
     excluded = execute.get("exclude_patterns") or []
     cache = get_cache(str(cache_path))
-    todo = []
+    todo = {}                                          # "book/x" -> its record in the cache's project
     for path in toc_notebooks(book_root):
         rel = path.relative_to(book_root).as_posix()
         if any(fnmatch.fnmatch(rel, pat) for pat in excluded):
@@ -78,15 +89,23 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
             continue                                   # outputs already cached
         except KeyError:
             pass
-        todo.append((rel != f"{LONGEST}.ipynb", cache.add_nb_to_project(str(path))))
-    todo = [record for _, record in sorted(todo, key=lambda t: t[0])]   # stable: toc order after the longest
-    if not todo:
-        return []
+        todo[rel.removesuffix(".ipynb")] = cache.add_nb_to_project(str(path))
+    heavy = [todo.pop(name) for name in EVERY_CORE if name in todo]
+    light = list(todo.values())                        # in the toc's order
     timeout, allow_errors = int(execute.get("timeout", 30)), bool(execute.get("allow_errors", False))
-    print(f"executing {len(todo)} chapter(s), {jobs} at a time", flush=True)
-    failed = []
-    with ProcessPoolExecutor(jobs, initializer=_set_environment, initargs=(env,)) as pool:
-        futures = [pool.submit(_execute, str(cache_path), r.pk, r.uri, timeout, allow_errors) for r in todo]
+    lanes = [(heavy, 1, 0), (light, max(1, jobs - 1), NICE)] if jobs > 1 else [(heavy + light, 1, 0)]
+    if not heavy + light:
+        return []
+    print(f"executing {len(heavy + light)} chapter(s): " + "; ".join(
+        f"{len(r)} {'one after another' if n == 1 else f'{n} at a time'}{f' at nice {p}' if p else ''}"
+        for r, n, p in lanes if r), flush=True)
+    failed, pools, futures = [], [], []
+    try:
+        for records, workers, nice in lanes:
+            if records:
+                pools.append(ProcessPoolExecutor(workers, initializer=_set_environment, initargs=(env, nice)))
+                futures += [pools[-1].submit(_execute, str(cache_path), r.pk, r.uri, timeout, allow_errors)
+                            for r in records]
         for future in as_completed(futures):
             uri, ok, seconds = future.result()
             name = Path(uri).relative_to(book_root).as_posix()
@@ -94,6 +113,9 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
                   f" in {seconds:.0f} s", flush=True)
             if not ok:
                 failed.append(name)
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
     return failed
 
 
@@ -104,8 +126,8 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
     neither by the profile nor by collapse_utils' code, so a build at another
     profile, or after the package changed, starts from a clean ``_build`` (both
-    are recorded in ``_build/.profile``).  The chapters run ``jobs`` at a time
-    (default: the number of CPUs, at most 4) before the build reads them.
+    are recorded in ``_build/.profile``).  The chapters run in ``jobs`` lanes (default:
+    the number of CPUs, at most 4; see the module's docstring) before the build reads them.
     """
     profile = current_profile(profile)
     jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs

@@ -189,7 +189,9 @@ def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path):
     import nbformat
     from jupyter_cache import get_cache
 
-    from collapse_utils.book import execute_chapters
+    from collapse_utils.book import EVERY_CORE, execute_chapters
+
+    assert set(EVERY_CORE) <= set(toc_files())          # the lane of chapters that use every core
 
     (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/good\nchapters:\n- file: book/bad\n")
