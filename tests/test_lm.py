@@ -144,6 +144,31 @@ def test_regimes_keep_what_they_say_and_generation_0_is_trained_once(tmp_path, m
         assert (next(Path(run["dir"]).rglob("model_0000")) / "weights_from.txt").is_file()
 
 
+def test_protocol_baseline_is_the_main_runs_replace_seed_and_examples_follow_the_setting(
+        tmp_path, monkeypatch):
+    """The chapter's protocol figures draw penalty 1.0 / beam search from the main record
+    (lm.baseline) instead of running it again: that must be the very run a sweep would make."""
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    small = dict(profile="smoke", train_blocks=12, val_blocks=4, test_blocks=4, progress=False)
+    main = cu.run("lm", regime=["replace", "keep-real"], seeds=1, generations=2, **small)
+    own = cu.run("lm", **{**lm.CHAPTER["penalty"], "repetition_penalty": [1.0]}, **small)
+    assert 1.0 not in lm.CHAPTER["penalty"]["repetition_penalty"]
+    assert "beam" not in lm.CHAPTER["decoding"]["decoding"]
+    for metric in ("test_perplexity", "repetition", "distinct_tokens", "generated_perplexity_median"):
+        assert lm.baseline(main, own, metric).tolist() == own.metric(metric)[0].tolist(), metric
+    assert len(lm.baseline(main, own, "test_perplexity")) == 2 < len(main.generations)
+    # examples="replace" (the default): the replace run continues the example, keep-real does not
+    assert len(main.metric("example_continuation", regime="replace")[0]) == 3
+    assert "example_continuation" not in main.one(regime="keep-real")["metrics"]
+    assert "example_continuation" not in own.one(repetition_penalty=1.0)["metrics"]
+    every = cu.run("lm", regime=["keep-real"], seeds=1, generations=1, examples="all", **small)
+    assert len(every.metric("example_continuation")[0]) == 2
+    assert every.metric("test_perplexity").tolist() == [main.metric(   # the examples move nothing
+        "test_perplexity", regime="keep-real")[0, :2].tolist()]
+    with pytest.raises(ValueError, match="examples must be one of all, replace, none; got 'some'"):
+        cu.run("lm", examples="some", **small)
+
+
 def test_tail_measures_and_settings_relations():
     loop = np.tile(np.array([5, 6, 7, 8], dtype=np.uint16), (2, 16))
     t = lm.tail_measures(loop, np.array([9, 10]))

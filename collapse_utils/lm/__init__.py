@@ -26,7 +26,7 @@ from .data import (PYTHON_DOCS, SPLITS, WIKITEXT2_BLOCKS, blocks_from_token_list
 from .evaluate import (distinct_share, histogram_overlap, perplexity, rare_token_types,
                        sequence_losses, sequence_perplexities, tail_measures)
 from .experiment import CHAPTER, PAPER, REGIMES, SETTINGS, chapter_workload, paper_epochs, run_lm
-from .figures import (FIG1_GENERATIONS, continuation_table, paper_comparison,
+from .figures import (FIG1_GENERATIONS, baseline, continuation_table, paper_comparison,
                       plot_histograms_3d, plot_perplexity_histograms, plot_protocol,
                       plot_tails, plot_test_perplexity, short_label)
 from .generate import DECODINGS, beam_search, generate_continuations, nucleus_sample

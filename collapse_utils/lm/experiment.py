@@ -49,6 +49,8 @@ from .verify import GENERATION_0 as VERIFY_GENERATION_0
 from .verify import PerplexityVerifier
 
 REGIMES = ("replace", "keep-real", "keep-current", "verify")
+#: which runs continue the example block (``examples``): each costs one decoding per generation
+EXAMPLES = ("all", "replace", "none")
 PAPER = {
     "zero_shot_perplexity": 115.0,       # OPT-125m on wikitext-2 test, no fine-tuning
     "fine_tuned_perplexity": 34.0,       # generation 0, fine-tuned on real data
@@ -90,8 +92,9 @@ SETTINGS = {
     "val_blocks": Setting((8, 4, 0), low=0, help="validation blocks (best epoch); 0 = all"),
     "test_blocks": Setting((16, 8, 0), low=0, help="test blocks (test perplexity); 0 = all"),
     "example_block": Setting(0, low=0, help="the test block whose continuation is shown"),
-    "examples": Setting(True, help="continue the example block every generation (the chapter's "
-                        "Example 1); the protocol sweeps, which do not show it, turn it off"),
+    "examples": Setting("replace", choices=EXAMPLES,
+                        help="runs that continue the example block every generation (the chapter's "
+                        "Example 1): all, replace runs only (the chapter prints those), or none"),
     "gen_batch": Setting((64, 8, 512), low=1, help="prompts per decoding batch (memory)"),
     "eval_batch": Setting((64, 16, 256), low=1, help="blocks per evaluation batch (memory)"),
     "micro_batch": Setting(0, low=0, help="gradient-accumulation piece; 0 = none"),
@@ -107,11 +110,12 @@ SETTINGS = {
 #: the chapter's sweeps (book/lm.ipynb): both settings over seeds, then the protocol section
 CHAPTER = {
     "settings": {},
-    "penalty": {"regime": ["replace"], "repetition_penalty": [1.0, 2.0, 3.0], "seeds": 1,
-                "generations": 1, "examples": False},
-    "decoding": {"regime": ["replace"], "decoding": list(DECODINGS), "seeds": 1, "generations": 1,
-                 "examples": False},
-    # with its examples, keep-real's seed 0 is the main run's: only keep-current is new
+    # the paper's penalty 1.0 and beam search are the main run's replace seed 0 (figures.baseline)
+    "penalty": {"regime": ["replace"], "repetition_penalty": [2.0, 3.0], "seeds": 1,
+                "generations": 1, "examples": "none"},
+    "decoding": {"regime": ["replace"], "decoding": [d for d in DECODINGS if d != "beam"],
+                 "seeds": 1, "generations": 1, "examples": "none"},
+    # keep-real's seed 0 is the main run's: only keep-current is new
     "keep": {"regime": ["keep-real", "keep-current"], "seeds": 1},
 }
 
@@ -138,9 +142,14 @@ def chapter_workload(profile: str) -> dict:
         fits.add((seed, e))
         out["train_block_epochs"] += n * e * (g + first)
         out["eval_blocks"] += (s["val_blocks"] * e + s["test_blocks"] + n) * (g + first)
-        out["decoded_blocks"][s["decoding"]] += new * g + (g + 1 if s["examples"] else 0)
+        out["decoded_blocks"][s["decoding"]] += new * g + (g + 1 if with_examples(s) else 0)
     out["eval_blocks"] += runs and next(iter(runs.values()))["test_blocks"]  # zero-shot, once
     return out
+
+
+def with_examples(s: dict) -> bool:
+    """Whether the run of settings ``s`` continues the example block (setting ``examples``)."""
+    return s["examples"] == "all" or s["examples"] == s["regime"]
 
 
 def paper_epochs(regime: str) -> int:
@@ -191,8 +200,8 @@ def run_lm(settings: dict, *, seed: int = 0, run_dir=None, resume: bool = False,
     ``val_loss``/``train_loss`` histories; the per-sequence perplexity of the
     generation's training data under the generation-0 model (``generated_perplexity_*``);
     tail measures of the generated blocks (real blocks at generation 0);
-    ``real_blocks``; the continuation of a fixed test prompt and its share of distinct
-    tokens; under ``verify`` also ``accepted_share``, ``verify_rounds`` and ``accepted_blocks``
+    ``real_blocks``; where ``examples`` says so, the continuation of a fixed test prompt and
+    its share of distinct tokens; under ``verify`` also ``accepted_share``, ``verify_rounds`` and ``accepted_blocks``
     (:meth:`~collapse_utils.lm.verify.PerplexityVerifier.finish`; None at generation 0).
     Facts: ``n_params``, ``epochs``, ``zero_shot_perplexity``, ``example_prompt``,
     ``perplexity_bin_edges``, ``backend``, ``label``, timings; under ``verify`` the band
@@ -335,7 +344,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                 _save_npy(gen0 / REAL_PERPLEXITIES, scored)   # before measure.json: see there
                 atomic_write_bytes(shared, json.dumps(values).encode())
         values.update(verified)
-        if s["examples"]:   # the seed is drawn either way, so the other numbers do not move
+        if with_examples(s):   # the seed is drawn either way, so the other numbers do not move
             values.update(example_values(fitted.model, g.index, example_seed))
         values.update({
             "best_val_loss": fitted.history["best_val_loss"],

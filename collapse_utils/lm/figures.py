@@ -93,9 +93,21 @@ def plot_tails(axes, rec):
             ax.get_legend().remove()
 
 
+def baseline(main, sweep, metric: str) -> np.ndarray:
+    """``metric`` of setting (b) in a protocol figure: the main record's ``replace`` run of the
+    sweep's seed, over the sweep's generations.  The sweeps leave out the paper's own choice
+    (penalty 1.0, beam search), since that run is this one (``tests/test_lm.py`` checks it)."""
+    run = main.one(regime="replace", seed=sweep.seed)
+    return np.asarray(run["metrics"][metric][: len(sweep.generations)], dtype=float)
+
+
 def plot_protocol(ax, rec, by: str, metric: str = "test_perplexity", ylabel: str = "",
-                  title: str = "", **sel):
-    """One protocol choice (``by``: repetition_penalty, decoding or regime) against generation."""
+                  title: str = "", main=None, **sel):
+    """One protocol choice (``by``: repetition_penalty, decoding or regime) against generation;
+    ``main``: the chapter's main record, whose setting-(b) run is drawn first (:func:`baseline`)."""
+    if main is not None:
+        value = main.settings[by][0] if isinstance(main.settings[by], list) else main.settings[by]
+        ax.plot(rec.generations, baseline(main, rec, metric), label=f"{value} (setting b)")
     lines = metric_by_generation(ax, rec, metric, by=by, center="mean", ylabel=ylabel, **sel)
     if by == "regime":
         for value, line in lines.items():
