@@ -4,7 +4,7 @@
     python -m collapse_utils settings EXPERIMENT [--profile P]
     python -m collapse_utils run EXPERIMENT [--profile P] [--seed S] [--out DIR] [--resume]
                                             [--SETTING VALUE ...]
-    python -m collapse_utils book [--profile P] [--strict] [--path-output DIR]
+    python -m collapse_utils book [--profile P] [--strict] [--path-output DIR] [--jobs N]
     python -m collapse_utils assignments [CHAPTER ...] [--out DIR] [--check]
 
 Every setting printed by ``settings`` can be overridden on ``run`` with
@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
-from .experiments import experiments, get_experiment, resolve_settings, run_experiment, source_digest
-from .profiles import PROFILES, current_profile
+from .book import build_book
+from .experiments import experiments, get_experiment, resolve_settings, run_experiment
+from .profiles import PROFILES
 from .settings import describe
 
 
@@ -62,6 +59,8 @@ def _base_parser() -> argparse.ArgumentParser:
     b.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
     b.add_argument("--path-output", default=None,
                    help="build into DIR/_build instead of the book's own _build")
+    b.add_argument("--jobs", type=int, default=None,
+                   help="chapters executed at a time (default: the CPUs, at most 4)")
     a = sub.add_parser("assignments", help="write student and autograder versions of the "
                                            "chapters' graded exercises (otter-grader)")
     a.add_argument("chapters", nargs="*", metavar="CHAPTER",
@@ -70,39 +69,6 @@ def _base_parser() -> argparse.ArgumentParser:
     a.add_argument("--check", action="store_true",
                    help="also run the reference solutions against every test")
     return p
-
-
-def build_book(profile: str | None = None, strict: bool = False, root: str | None = None,
-               path_output: str | None = None) -> int:
-    """Build the book with ``jupyter-book build`` at ``profile``; return its exit status.
-
-    Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
-    neither by the profile nor by collapse_utils' code, so a build at another
-    profile, or after the package changed, starts from a clean ``_build`` (both
-    are recorded in ``_build/.profile``).
-    """
-    profile = current_profile(profile)
-    here = Path(root or os.getcwd()).resolve()
-    book_root = next((d for d in (here, *here.parents) if (d / "_config.yml").is_file()), None)
-    if book_root is None:
-        raise ValueError(f"no _config.yml in {here} or above: run this in the book's repository")
-    out = Path(path_output).resolve() if path_output else book_root
-    build = out / "_build"
-    stamp, key = build / ".profile", f"{profile} {source_digest()}"
-    if build.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
-        shutil.rmtree(build)
-    build.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(key)
-    exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_root)]
-    if path_output:
-        cmd += ["--path-output", str(out)]
-    if strict:
-        cmd += ["-W", "--keep-going"]
-    print(f"building the book at profile '{profile}': {' '.join(cmd)}", flush=True)
-    # no progress widgets while nbclient executes the chapters (jupyter/nbclient#312)
-    env = {**os.environ, "COLLAPSE_PROFILE": profile, "COLLAPSE_PROGRESS": "off"}
-    return subprocess.call(cmd, env=env)
 
 
 def _split_overrides(extra: list[str]) -> dict[str, str]:
@@ -138,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "book":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-            return build_book(args.profile, args.strict, path_output=args.path_output)
+            return build_book(args.profile, args.strict, path_output=args.path_output, jobs=args.jobs)
         if args.command == "assignments":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")

@@ -181,3 +181,34 @@ def test_bibliography_labels_read_like_the_citations():
     labels = list(bib_labels.AuthorYearLabelStyle().format_labels(entries))
     assert labels == ["Kimura, 1955", "Dowson and Landau, 1982", "Shumailov et al., 2024",
                       "Dohmatob et al., 2024a", "Dohmatob et al., 2024b", "Gelbrich, 1990"]
+
+
+def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path):
+    """`collapse_utils book` runs the chapters jupyter-cache lacks (the one-core ones `jobs` at a
+    time); a failing one is reported and left out of the cache (the build then runs it and reports its error)."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from collapse_utils.book import EVERY_CORE, execute_chapters
+
+    assert set(EVERY_CORE) <= set(toc_files())          # the chapters that run last, one at a time
+
+    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/good\nchapters:\n- file: book/bad\n")
+    (tmp_path / "book").mkdir()
+    for name, code in (("good", "open('ran.txt', 'w').write('yes')"), ("bad", "assert 1 == 2, 'a hidden assert'")):
+        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"}})
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), nbformat.v4.new_code_cell(code)]
+        nbformat.write(nb, tmp_path / "book" / f"{name}.ipynb")
+    cache_path = tmp_path / "_build" / ".jupyter_cache"
+    assert execute_chapters(tmp_path, cache_path, 2, dict(os.environ)) == ["book/bad.ipynb"]
+    assert (tmp_path / "book" / "ran.txt").read_text() == "yes"          # run in the notebook's folder
+    cache = get_cache(str(cache_path))
+    good = nbformat.read(tmp_path / "book" / "good.ipynb", nbformat.NO_CONVERT)
+    assert cache.match_cache_notebook(good) is not None                   # what the build will find
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "bad.ipynb", nbformat.NO_CONVERT))
+    (tmp_path / "book" / "ran.txt").unlink()
+    assert execute_chapters(tmp_path, cache_path, 2, dict(os.environ)) == ["book/bad.ipynb"]
+    assert not (tmp_path / "book" / "ran.txt").exists()                  # the cached one is not run again

@@ -246,6 +246,8 @@ def test_cli_run_writes_metrics_json_and_rejects_bad_settings(name, tmp_path):
     (["settings", "gaussian-intro", "--profile", "huge"], "argument --profile: invalid choice"),
     (["run", "gaussian-intro", "--seed", "-2"], "argument --seed"),
     (["frobnicate"], "invalid choice"),
+    (["book", "--jobs", "0"], "argument --jobs: must be a positive integer"),
+    (["book", "--jobs", "two"], "argument --jobs: invalid int value"),
     ([], "required"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(args, needle):

@@ -1,0 +1,154 @@
+"""Build the rendered book: run the chapters two at a time where that pays, then ``jupyter-book build``.
+
+Jupyter Book 1 executes notebooks one after another, so a build leaves a core idle through
+every chapter that runs on one core.  ``build_book`` first runs each chapter that
+jupyter-cache does not hold yet (with jupyter-cache's own worker, into the cache the build
+reads: ``<out>/_build/.jupyter_cache``) in two phases: first the chapters that run on one
+core, ``jobs`` at a time, then the chapters that use every core themselves (``EVERY_CORE``:
+torch's threads, a process per core) one after another, with nothing beside them.  Measured
+on the README's 2-core machine: two one-core chapters side by side each run at the speed
+they have alone, while two every-core chapters at once, or a one-core chapter beside an
+every-core one, are slower than one after the other (torch's threads and the sweeps' process
+pools contend).  ``jupyter-book build`` then finds each notebook's outputs in the cache.  A
+chapter that fails is left out of the cache: the build runs it once more and reports the
+error as any build does.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import yaml
+
+from .experiments import source_digest
+from .profiles import current_profile
+
+#: the chapters whose experiments use every core themselves: torch's threads (the language
+#: model), a process per core (the VAE's runs, the GMM sweep); run last, one at a time
+EVERY_CORE = ("book/gmm", "book/vae", "book/lm")
+
+
+def toc_notebooks(book_root: Path) -> list[Path]:
+    """The notebooks that ``_toc.yml`` lists, in its order."""
+    entries: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            entries.extend(str(node[k]) for k in ("root", "file") if k in node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load((book_root / "_toc.yml").read_text()))
+    paths = [book_root / f"{e}.ipynb" for e in entries]
+    return [p for p in paths if p.is_file()]
+
+
+def _set_environment(env: dict[str, str]) -> None:
+    os.environ.update(env)
+
+
+def _execute(cache_path: str, pk: int, uri: str, timeout: int, allow_errors: bool) -> tuple[str, bool, float]:
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+
+    start = time.perf_counter()
+    status, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, get_cache(cache_path), timeout, allow_errors))
+    return uri, status == 0, time.perf_counter() - start
+
+
+def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str, str]) -> list[str]:
+    """Run the chapters whose outputs jupyter-cache lacks, in the two phases of the module's
+    docstring (all one after another when ``jobs`` is 1); return those that failed."""
+    from jupyter_cache import get_cache
+    import nbformat
+
+    execute = (yaml.safe_load((book_root / "_config.yml").read_text()) or {}).get("execute", {})
+    if execute.get("execute_notebooks", "auto") != "cache":
+        return []
+    excluded = execute.get("exclude_patterns") or []
+    cache = get_cache(str(cache_path))
+    todo = {}                                          # "book/x" -> its record in the cache's project
+    for path in toc_notebooks(book_root):
+        rel = path.relative_to(book_root).as_posix()
+        if any(fnmatch.fnmatch(rel, pat) for pat in excluded):
+            continue
+        try:
+            cache.match_cache_notebook(nbformat.read(path, nbformat.NO_CONVERT))
+            continue                                   # outputs already cached
+        except KeyError:
+            pass
+        todo[rel.removesuffix(".ipynb")] = cache.add_nb_to_project(str(path))
+    heavy = [todo.pop(name) for name in EVERY_CORE if name in todo]
+    light = list(todo.values())                        # in the toc's order
+    if not heavy + light:
+        return []
+    timeout, allow_errors = int(execute.get("timeout", 30)), bool(execute.get("allow_errors", False))
+    phases = [(light, jobs), (heavy, 1)]
+    print(f"executing {len(heavy + light)} chapter(s): {len(light)} on one core, {jobs} at a time; "
+          f"then {len(heavy)} that use every core, one after another", flush=True)
+    failed = []
+    for records, workers in phases:
+        if not records:
+            continue
+        with ProcessPoolExecutor(workers, initializer=_set_environment, initargs=(env,)) as pool:
+            futures = [pool.submit(_execute, str(cache_path), r.pk, r.uri, timeout, allow_errors)
+                       for r in records]
+            try:
+                for future in as_completed(futures):
+                    uri, ok, seconds = future.result()
+                    name = Path(uri).relative_to(book_root).as_posix()
+                    print(f"  {name}: {'executed' if ok else 'FAILED (the build runs it again and reports it)'}"
+                          f" in {seconds:.0f} s", flush=True)
+                    if not ok:
+                        failed.append(name)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+    return failed
+
+
+def build_book(profile: str | None = None, strict: bool = False, root: str | None = None,
+               path_output: str | None = None, jobs: int | None = None) -> int:
+    """Build the book with ``jupyter-book build`` at ``profile``; return its exit status.
+
+    Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
+    neither by the profile nor by collapse_utils' code, so a build at another
+    profile, or after the package changed, starts from a clean ``_build`` (both
+    are recorded in ``_build/.profile``).  The one-core chapters run ``jobs`` at a time (default:
+    the number of CPUs, at most 4; see the module's docstring) before the build reads them.
+    """
+    profile = current_profile(profile)
+    jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"argument --jobs: must be a positive integer; got {jobs}")
+    here = Path(root or os.getcwd()).resolve()
+    book_root = next((d for d in (here, *here.parents) if (d / "_config.yml").is_file()), None)
+    if book_root is None:
+        raise ValueError(f"no _config.yml in {here} or above: run this in the book's repository")
+    out = Path(path_output).resolve() if path_output else book_root
+    build = out / "_build"
+    stamp, key = build / ".profile", f"{profile} {source_digest()}"
+    if build.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
+        shutil.rmtree(build)
+    build.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
+    # no progress widgets while nbclient executes the chapters (jupyter/nbclient#312)
+    env = {**os.environ, "COLLAPSE_PROFILE": profile, "COLLAPSE_PROGRESS": "off"}
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_root)]
+    if path_output:
+        cmd += ["--path-output", str(out)]
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    print(f"building the book at profile '{profile}': {' '.join(cmd)}", flush=True)
+    execute_chapters(book_root, build / ".jupyter_cache", jobs, env)
+    return subprocess.call(cmd, env=env)
