@@ -304,3 +304,16 @@ def test_hub_offline_decision_is_immediate(monkeypatch):
     assert time.perf_counter() - t0 < 2.5
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
     assert hub.hub_reachable() is True
+
+
+def test_take_per_chain_is_take_along_axis():
+    """The gather behind every vectorised keep-real and accumulate-subsample draw."""
+    from collapse_utils.regimes import take_per_chain
+
+    rng = np.random.default_rng(3)
+    for shape, axis in [((7, 50, 3), 1), ((4, 5, 30), 2), ((6, 40), 1), ((3, 4, 20, 2), 2)]:
+        data = rng.random(shape)
+        index = rng.integers(shape[axis], size=shape[:axis] + (9,))
+        along = np.take_along_axis(data, index.reshape(index.shape + (1,) * (data.ndim - axis - 1)),
+                                   axis=axis)
+        assert np.array_equal(take_per_chain(data, index, axis), along), shape
