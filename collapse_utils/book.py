@@ -1,17 +1,19 @@
-"""Build the rendered book: run the chapters two at a time where that pays, then ``jupyter-book build``.
+"""Build the rendered book: run the chapters side by side where that pays, then ``jupyter-book build``.
 
 Jupyter Book 1 executes notebooks one after another, so a build leaves a core idle through
 every chapter that runs on one core.  ``build_book`` first runs each chapter that
 jupyter-cache does not hold yet (with jupyter-cache's own worker, into the cache the build
-reads: ``<out>/_build/.jupyter_cache``) in two phases: first the chapters that run on one
-core, ``jobs`` at a time, then the chapters that use every core themselves (``EVERY_CORE``:
-torch's threads, a process per core) one after another, with nothing beside them.  Measured
-on the README's 2-core machine: two one-core chapters side by side each run at the speed
-they have alone, while two every-core chapters at once, or a one-core chapter beside an
-every-core one, are slower than one after the other (torch's threads and the sweeps' process
-pools contend).  ``jupyter-book build`` then finds each notebook's outputs in the cache.  A
-chapter that fails is left out of the cache: the build runs it once more and reports the
-error as any build does.
+reads: ``<out>/_build/.jupyter_cache``) in two phases: first every chapter but those in
+``ALONE``, ``jobs`` at a time, the longest first (``LONGEST_FIRST``, so that the phase does
+not end with one long chapter running by itself); then the chapters in ``ALONE``, one after
+another with nothing beside them.  Measured on the README's 2-core machine: two one-core
+chapters side by side each run at the speed they have alone, and chapters whose processes
+each run one thread (the sweeps' process pools, the VAE's one-thread torch runs) share the
+cores in proportion; the language model's torch threads wait for each other, and beside
+another chapter it slowed by more than what ran beside it (with the VAE beside it, both took
+over twice as long).  ``jupyter-book build`` then finds each notebook's outputs in the
+cache.  A chapter that fails is left out of the cache: the build runs it once more and
+reports the error as any build does.
 """
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ import yaml
 from .experiments import source_digest
 from .profiles import current_profile
 
-#: the chapters whose experiments use every core themselves: torch's threads (the language
-#: model), a process per core (the VAE's runs, the GMM sweep); run last, one at a time
-EVERY_CORE = ("book/gmm", "book/vae", "book/lm")
+#: the chapters that run last, alone: torch on every core in one process (the language model)
+ALONE = ("book/lm",)
+#: the other chapters' order, longest first at ``default`` (the rest follow in the toc's order)
+LONGEST_FIRST = ("book/vae", "book/curation", "book/definitions", "book/gmm", "book/gaussian",
+                 "book/beyond", "book/discrete")
 
 
 def toc_notebooks(book_root: Path) -> list[Path]:
@@ -87,15 +91,16 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
         except KeyError:
             pass
         todo[rel.removesuffix(".ipynb")] = cache.add_nb_to_project(str(path))
-    heavy = [todo.pop(name) for name in EVERY_CORE if name in todo]
-    light = list(todo.values())                        # in the toc's order
-    if not heavy + light:
+    alone = [todo.pop(name) for name in ALONE if name in todo]
+    first = [todo.pop(name) for name in LONGEST_FIRST if name in todo]
+    shared = first + list(todo.values())
+    if not alone + shared:
         return []
     timeout, allow_errors = int(execute.get("timeout", 30)), bool(execute.get("allow_errors", False))
-    phases = [(light, jobs), (heavy, 1)]
-    print(f"executing {len(heavy + light)} chapter(s): {len(light)} on one core, {jobs} at a time; "
-          f"then {len(heavy)} that use every core, one after another", flush=True)
-    failed = []
+    phases = [(shared, jobs), (alone, 1)]
+    print(f"executing {len(alone + shared)} chapter(s): {len(shared)} {jobs} at a time, then "
+          f"{len(alone)} alone", flush=True)
+    failed, start = [], time.perf_counter()
     for records, workers in phases:
         if not records:
             continue
@@ -107,7 +112,7 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
                     uri, ok, seconds = future.result()
                     name = Path(uri).relative_to(book_root).as_posix()
                     print(f"  {name}: {'executed' if ok else 'FAILED (the build runs it again and reports it)'}"
-                          f" in {seconds:.0f} s", flush=True)
+                          f" in {seconds:.0f} s (done at {time.perf_counter() - start:.0f} s)", flush=True)
                     if not ok:
                         failed.append(name)
             except BaseException:
@@ -123,8 +128,9 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     Notebook outputs are cached by jupyter-cache, keyed by the notebooks' code but
     neither by the profile nor by collapse_utils' code, so a build at another
     profile, or after the package changed, starts from a clean ``_build`` (both
-    are recorded in ``_build/.profile``).  The one-core chapters run ``jobs`` at a time (default:
-    the number of CPUs, at most 4; see the module's docstring) before the build reads them.
+    are recorded in ``_build/.profile``).  The chapters run ``jobs`` at a time but for the
+    language model (default: the number of CPUs, at most 4; see the module's docstring)
+    before the build reads them.
     """
     profile = current_profile(profile)
     jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs

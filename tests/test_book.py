@@ -184,14 +184,14 @@ def test_bibliography_labels_read_like_the_citations():
 
 
 def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path):
-    """`collapse_utils book` runs the chapters jupyter-cache lacks (the one-core ones `jobs` at a
-    time); a failing one is reported and left out of the cache (the build then runs it and reports its error)."""
+    """`collapse_utils book` runs the chapters jupyter-cache lacks (`jobs` at a time but for the
+    language model); a failing one is reported and left out of the cache (the build then runs it and reports its error)."""
     import nbformat
     from jupyter_cache import get_cache
 
-    from collapse_utils.book import EVERY_CORE, execute_chapters
+    from collapse_utils.book import ALONE, LONGEST_FIRST, execute_chapters
 
-    assert set(EVERY_CORE) <= set(toc_files())          # the chapters that run last, one at a time
+    assert set(ALONE) | set(LONGEST_FIRST) <= set(toc_files()) and not set(ALONE) & set(LONGEST_FIRST)
 
     (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/good\nchapters:\n- file: book/bad\n")
