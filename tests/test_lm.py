@@ -230,7 +230,7 @@ def test_verify_accepting_everything_is_replace_and_scores_each_block_once(tmp_p
     monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
     scored = _count_scored(monkeypatch)
     rec = cu.run("lm", profile="smoke", regime=["replace", "verify"], verify_low=0.0,
-                 verify_high=1.0, generations=2, seeds=1, progress=False)
+                 verify_high=1.0, generations=2, seeds=1, examples="all", progress=False)
     n = rec.settings["train_blocks"]
     rep, ver = (rec.one(regime=r)["metrics"] for r in ("replace", "verify"))
     assert set(ver) - set(rep) == set(VERIFY_METRICS)
