@@ -38,8 +38,8 @@ LONGEST_FIRST = ("book/vae", "book/curation", "book/definitions", "book/gmm", "b
                  "book/beyond", "book/discrete")
 
 
-def toc_notebooks(book_root: Path) -> list[Path]:
-    """The notebooks that ``_toc.yml`` lists, in its order."""
+def toc_entries(book_root: Path) -> list[str]:
+    """Every ``root`` and ``file`` entry of ``_toc.yml`` (pages without their suffix), in its order."""
     entries: list[str] = []
 
     def walk(node):
@@ -52,7 +52,12 @@ def toc_notebooks(book_root: Path) -> list[Path]:
                 walk(value)
 
     walk(yaml.safe_load((book_root / "_toc.yml").read_text()))
-    paths = [book_root / f"{e}.ipynb" for e in entries]
+    return entries
+
+
+def toc_notebooks(book_root: Path) -> list[Path]:
+    """The notebooks that ``_toc.yml`` lists, in its order."""
+    paths = [book_root / f"{e}.ipynb" for e in toc_entries(book_root)]
     return [p for p in paths if p.is_file()]
 
 

@@ -15,21 +15,9 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
 def toc_files():
-    files = []
+    from collapse_utils.book import toc_entries
 
-    def walk(node):
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if key in node:
-                    files.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    return files
+    return toc_entries(ROOT)
 
 
 def readme_commands():
