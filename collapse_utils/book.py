@@ -3,20 +3,17 @@
 Jupyter Book 1 executes notebooks one after another, so a build leaves a core idle through
 every chapter that runs on one core.  ``build_book`` first runs each chapter that
 jupyter-cache does not hold yet (with jupyter-cache's own worker, into the cache the build
-reads: ``<out>/_build/.jupyter_cache``).  The chapters in ``OWN_CORE`` start at once, one
-after another on one core of their own (their processes see one CPU, so torch runs one
-thread); the others run beside them, ``jobs`` at a time, the longest first
-(``LONGEST_FIRST``, so that the build does not end with one long chapter running by itself),
-at a lower priority (``NICE``), so that they fill what the own-core chapter leaves without
-slowing it.  Measured on the README's 2-core machine: the language model's 5-way beam
-search waits on memory, not on the cores (8 blocks: 31.9 s on one thread, 31.4 s on two;
-fine-tuning: 25.7 s against 21.8 s), so its second core is better spent on another
-chapter; two one-core chapters side by side each run at the speed they have alone, and
-chapters whose processes each run one thread (the sweeps' process pools, the VAE's
-one-thread torch runs) share the cores in proportion.  With ``jobs`` 1 (or one CPU) every
-chapter runs one after another.  ``jupyter-book build`` then finds each notebook's outputs
-in the cache.  A chapter that fails is left out of the cache: the build runs it once more
-and reports the error as any build does.
+reads: ``<out>/_build/.jupyter_cache``) in two phases: first every chapter but those in
+``ALONE``, ``jobs`` at a time, the longest first (``LONGEST_FIRST``, so that the phase does
+not end with one long chapter running by itself); then the chapters in ``ALONE``, one after
+another with nothing beside them.  Measured on the README's 2-core machine: two one-core
+chapters side by side each run at the speed they have alone, and chapters whose processes
+each run one thread (the sweeps' process pools, the VAE's one-thread torch runs) share the
+cores in proportion; the language model's torch threads wait for each other, and beside
+another chapter it slowed by more than what ran beside it (with the VAE beside it, both took
+over twice as long).  ``jupyter-book build`` then finds each notebook's outputs in the
+cache.  A chapter that fails is left out of the cache: the build runs it once more and
+reports the error as any build does.
 """
 from __future__ import annotations
 
@@ -34,10 +31,8 @@ import yaml
 from .experiments import source_digest
 from .profiles import current_profile
 
-#: the chapters that start first, on one core of their own (the language model: see above)
-OWN_CORE = ("book/lm",)
-#: how much lower the other chapters' priority is while they run beside them (os.nice)
-NICE = 10
+#: the chapters that run last, alone: torch on every core in one process (the language model)
+ALONE = ("book/lm",)
 #: the other chapters' order, longest first at ``default`` (the rest follow in the toc's order)
 LONGEST_FIRST = ("book/vae", "book/curation", "book/definitions", "book/gmm", "book/gaussian",
                  "book/beyond", "book/discrete")
@@ -70,22 +65,6 @@ def _set_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _own_core(env: dict[str, str]) -> None:
-    """A worker (and the kernels it starts) on the last CPU this process may use."""
-    _set_environment(env)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-
-
-def _lower_priority(env: dict[str, str]) -> None:
-    _set_environment(env)
-    os.nice(NICE)
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _execute(cache_path: str, pk: int, uri: str, timeout: int, allow_errors: bool) -> tuple[str, bool, float]:
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
@@ -96,8 +75,8 @@ def _execute(cache_path: str, pk: int, uri: str, timeout: int, allow_errors: boo
 
 
 def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str, str]) -> list[str]:
-    """Run the chapters whose outputs jupyter-cache lacks, as the module's docstring says (all
-    one after another when ``jobs`` is 1); return those that failed."""
+    """Run the chapters whose outputs jupyter-cache lacks, in the two phases of the module's
+    docstring (all one after another when ``jobs`` is 1); return those that failed."""
     from jupyter_cache import get_cache
     import nbformat
 
@@ -117,39 +96,33 @@ def execute_chapters(book_root: Path, cache_path: Path, jobs: int, env: dict[str
         except KeyError:
             pass
         todo[rel.removesuffix(".ipynb")] = cache.add_nb_to_project(str(path))
-    own = [todo.pop(name) for name in OWN_CORE if name in todo]
+    alone = [todo.pop(name) for name in ALONE if name in todo]
     first = [todo.pop(name) for name in LONGEST_FIRST if name in todo]
     shared = first + list(todo.values())
-    if not own + shared:
+    if not alone + shared:
         return []
     timeout, allow_errors = int(execute.get("timeout", 30)), bool(execute.get("allow_errors", False))
-    if jobs > 1 and _cpus() > 1:
-        plan = [(own, 1, _own_core), (shared, jobs, _lower_priority)]
-        print(f"executing {len(own + shared)} chapter(s): {len(own)} on a core of its own, beside "
-              f"them {len(shared)} {jobs} at a time", flush=True)
-    else:
-        plan = [(shared + own, 1, _set_environment)]
-        print(f"executing {len(own + shared)} chapter(s) one after another", flush=True)
-    failed, start, pools, futures = [], time.perf_counter(), [], []
-    try:
-        for records, workers, init in plan:
-            if records:
-                pools.append(ProcessPoolExecutor(workers, initializer=init, initargs=(env,)))
-                futures += [pools[-1].submit(_execute, str(cache_path), r.pk, r.uri, timeout, allow_errors)
-                            for r in records]
-        for future in as_completed(futures):
-            uri, ok, seconds = future.result()
-            name = Path(uri).relative_to(book_root).as_posix()
-            print(f"  {name}: {'executed' if ok else 'FAILED (the build runs it again and reports it)'}"
-                  f" in {seconds:.0f} s (done at {time.perf_counter() - start:.0f} s)", flush=True)
-            if not ok:
-                failed.append(name)
-    except BaseException:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
-        raise
-    for pool in pools:
-        pool.shutdown()
+    phases = [(shared, jobs), (alone, 1)]
+    print(f"executing {len(alone + shared)} chapter(s): {len(shared)} {jobs} at a time, then "
+          f"{len(alone)} alone", flush=True)
+    failed, start = [], time.perf_counter()
+    for records, workers in phases:
+        if not records:
+            continue
+        with ProcessPoolExecutor(workers, initializer=_set_environment, initargs=(env,)) as pool:
+            futures = [pool.submit(_execute, str(cache_path), r.pk, r.uri, timeout, allow_errors)
+                       for r in records]
+            try:
+                for future in as_completed(futures):
+                    uri, ok, seconds = future.result()
+                    name = Path(uri).relative_to(book_root).as_posix()
+                    print(f"  {name}: {'executed' if ok else 'FAILED (the build runs it again and reports it)'}"
+                          f" in {seconds:.0f} s (done at {time.perf_counter() - start:.0f} s)", flush=True)
+                    if not ok:
+                        failed.append(name)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
     return failed
 
 
@@ -161,8 +134,7 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     neither by the profile nor by collapse_utils' code, so a build at another
     profile, or after the package changed, starts from a clean ``_build`` (both
     are recorded in ``_build/.profile``).  The chapters run ``jobs`` at a time but for the
-    language model, which has a core of its own (``jobs`` default: the number of CPUs, at most
-    4; see the module's docstring)
+    language model (default: the number of CPUs, at most 4; see the module's docstring)
     before the build reads them.
     """
     profile = current_profile(profile)

@@ -60,8 +60,7 @@ def _base_parser() -> argparse.ArgumentParser:
     b.add_argument("--path-output", default=None,
                    help="build into DIR/_build instead of the book's own _build")
     b.add_argument("--jobs", type=int, default=None,
-                   help="chapters executed at a time beside the language model, which has a core of "
-                        "its own (default: the CPUs, at most 4; 1: one after another)")
+                   help="chapters executed at a time (default: the CPUs, at most 4)")
     a = sub.add_parser("assignments", help="write student and autograder versions of the "
                                            "chapters' graded exercises (otter-grader)")
     a.add_argument("chapters", nargs="*", metavar="CHAPTER",

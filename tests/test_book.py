@@ -171,44 +171,32 @@ def test_bibliography_labels_read_like_the_citations():
                       "Dohmatob et al., 2024a", "Dohmatob et al., 2024b", "Gelbrich, 1990"]
 
 
-def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path, monkeypatch):
-    """`collapse_utils book` runs the chapters jupyter-cache lacks: the language model on one core
-    of its own, the others beside it at a lower priority; a failing one is reported and left out
-    of the cache (the build then runs it and reports its error)."""
+def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path):
+    """`collapse_utils book` runs the chapters jupyter-cache lacks (`jobs` at a time but for the
+    language model); a failing one is reported and left out of the cache (the build then runs it and reports its error)."""
     import nbformat
     from jupyter_cache import get_cache
 
-    from collapse_utils import book
-    from collapse_utils.book import LONGEST_FIRST, OWN_CORE, execute_chapters
+    from collapse_utils.book import ALONE, LONGEST_FIRST, execute_chapters
 
-    assert set(OWN_CORE) | set(LONGEST_FIRST) <= set(toc_files()) and not set(OWN_CORE) & set(LONGEST_FIRST)
-    monkeypatch.setattr(book, "OWN_CORE", ("book/own",))
+    assert set(ALONE) | set(LONGEST_FIRST) <= set(toc_files()) and not set(ALONE) & set(LONGEST_FIRST)
 
     (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/good\nchapters:\n- file: book/bad\n"
-                                       "- file: book/own\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/good\nchapters:\n- file: book/bad\n")
     (tmp_path / "book").mkdir()
-    seen = "import os; open('{}.txt', 'w').write(f'{{len(os.sched_getaffinity(0))}} {{os.nice(0)}}')"
-    for name, code in (("good", seen.format("good")), ("bad", "assert 1 == 2, 'a hidden assert'"),
-                       ("own", seen.format("own"))):
+    for name, code in (("good", "open('ran.txt', 'w').write('yes')"), ("bad", "assert 1 == 2, 'a hidden assert'")):
         nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                "language": "python"}})
         nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), nbformat.v4.new_code_cell(code)]
         nbformat.write(nb, tmp_path / "book" / f"{name}.ipynb")
     cache_path = tmp_path / "_build" / ".jupyter_cache"
     assert execute_chapters(tmp_path, cache_path, 2, dict(os.environ)) == ["book/bad.ipynb"]
-    cpus, nice = len(os.sched_getaffinity(0)), os.nice(0)
-    good, own = ((tmp_path / "book" / f"{n}.txt").read_text().split() for n in ("good", "own"))
-    if cpus > 1:   # each kernel, run in the notebook's folder, saw what its worker set
-        assert own == ["1", str(nice)] and good == [str(cpus), str(min(19, nice + book.NICE))]
-    else:          # one CPU: one after another, as they are
-        assert own == good == ["1", str(nice)]
+    assert (tmp_path / "book" / "ran.txt").read_text() == "yes"          # run in the notebook's folder
     cache = get_cache(str(cache_path))
-    for name in ("good", "own"):                                        # what the build will find
-        assert cache.match_cache_notebook(nbformat.read(tmp_path / "book" / f"{name}.ipynb",
-                                                        nbformat.NO_CONVERT)) is not None
+    good = nbformat.read(tmp_path / "book" / "good.ipynb", nbformat.NO_CONVERT)
+    assert cache.match_cache_notebook(good) is not None                   # what the build will find
     with pytest.raises(KeyError):
         cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "bad.ipynb", nbformat.NO_CONVERT))
-    (tmp_path / "book" / "good.txt").unlink()
+    (tmp_path / "book" / "ran.txt").unlink()
     assert execute_chapters(tmp_path, cache_path, 2, dict(os.environ)) == ["book/bad.ipynb"]
-    assert not (tmp_path / "book" / "good.txt").exists()                 # the cached one is not run again
+    assert not (tmp_path / "book" / "ran.txt").exists()                  # the cached one is not run again
