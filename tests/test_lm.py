@@ -169,6 +169,38 @@ def test_protocol_baseline_is_the_main_runs_replace_seed_and_examples_follow_the
         cu.run("lm", examples="some", **small)
 
 
+def test_one_decoding_of_generation_0_serves_every_run_and_the_example_rides_along(tmp_path, monkeypatch):
+    """Beam search continues a block the same whatever else is in its batch, so generation 0's
+    continuations of the real blocks are decoded once for every run that shares the model, and
+    the example block is one more row of the batch that the next generation's data come from."""
+    from collapse_utils.lm import experiment
+
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    calls = []
+    real_generate = experiment.generate_continuations
+    monkeypatch.setattr(experiment, "generate_continuations",
+                        lambda model, prompts, **kw: calls.append(len(prompts)) or real_generate(model, prompts, **kw))
+    small = dict(profile="smoke", train_blocks=6, val_blocks=2, test_blocks=2, seeds=1, progress=False)
+    first = cu.run("lm", regime=["replace"], generations=2, **small)
+    assert calls == [6 + 1, 6 + 1, 1]      # generations 0 and 1 with their data; the last alone
+    (saved,) = (tmp_path / "lm" / "generation-0").glob("*/continued-*.npy")
+    before = set(tmp_path.glob("lm/smoke-*-seed0"))
+    calls.clear()
+    keep = cu.run("lm", regime=["keep-real"], generations=1, **small)
+    assert calls == []                      # generation 1's data: generation 0's shared decoding
+    (run,) = set(tmp_path.glob("lm/smoke-*-seed0")) - before
+    kept = np.load(run / "tiny" / "model_0001" / "train_ids.npy")
+    real = np.load(run / "tiny" / "model_0000" / "train_ids.npy")
+    written = [row for row in kept if not any((row == r).all() for r in real)]
+    continued = np.load(saved)
+    assert len(written) == 5 == 6 - keep.metric("real_blocks")[0, 1]
+    assert all(any((row == c).all() for c in continued) for row in written)
+    model = lm.load_fitted(run / "tiny" / "model_0000").model   # the claim itself: alone or in a batch
+    kw = dict(new_tokens=64, eos_token_id=0, pad_token_id=1)
+    one_by_one = np.concatenate([real_generate(model, real[i:i + 1], batch_size=1, **kw) for i in range(6)])
+    assert (one_by_one == continued).all() and (real_generate(model, real, **kw) == continued).all()
+
+
 def test_tail_measures_and_settings_relations():
     loop = np.tile(np.array([5, 6, 7, 8], dtype=np.uint16), (2, 16))
     t = lm.tail_measures(loop, np.array([9, 10]))
@@ -264,7 +296,9 @@ def test_verify_with_an_impossible_band_tops_up_with_round_one(tmp_path, monkeyp
     m = rec.one()["metrics"]
     assert m["accepted_share"][1] == 0.0 and m["accepted_blocks"][1] == 0
     assert m["verify_rounds"][1] == 3                                 # every round was made
-    rounds = [c for c in calls if len(c[0]) == n]                     # (not the example prompt)
+    (shared,) = (tmp_path / "lm" / "generation-0").glob("*/continued-*.npy")
+    # round 1 is generation 0's decoding of the real blocks, made once by the replace run
+    rounds = [(None, np.load(shared))] + [c for c in calls if len(c[0]) == n]
     assert len(rounds) == 3 and all(c[1].shape == (n, 64) for c in rounds)
     for (_, before), (prompts, _) in zip(rounds, rounds[1:]):         # round r+1 continues round r
         assert (prompts == before).all()

@@ -95,7 +95,8 @@ SETTINGS = {
     "examples": Setting("replace", choices=EXAMPLES,
                         help="runs that continue the example block every generation (the chapter's "
                         "Example 1): all, replace runs only (the chapter prints those), or none"),
-    "gen_batch": Setting((64, 8, 512), low=1, help="prompts per decoding batch (memory)"),
+    "gen_batch": Setting((64, 16, 512), low=1,
+                         help="prompts per decoding batch (memory); default's 16 holds the 8 blocks and the example"),
     "eval_batch": Setting((64, 16, 256), low=1, help="blocks per evaluation batch (memory)"),
     "micro_batch": Setting(0, low=0, help="gradient-accumulation piece; 0 = none"),
     "tiny_vocab": Setting(1024, low=16, help="backend tiny: BPE vocabulary"),
@@ -124,11 +125,12 @@ def chapter_workload(profile: str) -> dict:
     """What the whole chapter computes at ``profile``, counted in blocks (for the benchmark's
     projection): block-epochs of fine-tuning, blocks evaluated (validation per epoch, test,
     scoring under generation 0), blocks decoded per decoding.  Runs that two sweeps share,
-    and generation-0 fits that runs share, are counted once."""
+    generation-0 fits that runs share, and generation 0's continuations of the real blocks
+    under one deterministic decoding (shared as well), are counted once."""
     from ..experiments import get_experiment, resolve_settings, sweep_points
 
     exp = get_experiment("lm")
-    runs, fits = {}, set()
+    runs, fits, continued = {}, set(), set()
     for over in CHAPTER.values():
         for _, own, seed in sweep_points(exp, resolve_settings(exp, profile, over), 0):
             runs[(json.dumps(own, sort_keys=True), seed)] = own
@@ -142,7 +144,12 @@ def chapter_workload(profile: str) -> dict:
         fits.add((seed, e))
         out["train_block_epochs"] += n * e * (g + first)
         out["eval_blocks"] += (s["val_blocks"] * e + s["test_blocks"] + n) * (g + first)
-        out["decoded_blocks"][s["decoding"]] += new * g + (g + 1 if with_examples(s) else 0)
+        decoded = new * g + (g + 1 if with_examples(s) else 0)
+        if g and s["decoding"] != "nucleus":   # generation 0 continues every real block, once
+            done = (seed, e, s["decoding"], s["repetition_penalty"])
+            decoded += (0 if done in continued else n) - (n if s["regime"] == "verify" else new)
+            continued.add(done)
+        out["decoded_blocks"][s["decoding"]] += decoded
     out["eval_blocks"] += runs and next(iter(runs.values()))["test_blocks"]  # zero-shot, once
     return out
 
@@ -291,6 +298,35 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
             first["fitted"] = fitted
         return fitted
 
+    # a block's continuation under beam search or greedy decoding does not depend on the rest of
+    # its batch (a test checks it), so one decoding of a model's whole training set serves every
+    # subset a regime draws, and the example block rides along as one more row
+    deterministic = s["decoding"] != "nucleus"
+    decoded = hashlib.sha256(json.dumps(decode_kw, sort_keys=True).encode()).hexdigest()[:12]
+    ahead = {}   # the continuations decoded with a model's example, for the sample that follows
+
+    def continue_all(fitted, with_example=False):
+        """(continuations of every block ``fitted`` trained on, the example's or None), one
+        decoding; generation 0's are kept beside its weights for every run that shares it."""
+        n = len(fitted.train)
+        path = gen0 / f"continued-{decoded}.npy"
+        shared = first.get("fitted") is fitted and gen0.is_dir()
+        if shared and path.is_file():
+            blocks = np.load(path)
+            return blocks, (generate_continuations(fitted.model, example, batch_size=1, **decode_kw)[0]
+                            if with_example else None)
+        prompts = np.concatenate([fitted.train, example]) if with_example else fitted.train
+        out = generate_continuations(fitted.model, prompts, batch_size=s["gen_batch"],
+                                     progress=progress, **decode_kw)
+        if shared:
+            _save_npy(path, out[:n])
+        return out[:n], (out[n] if with_example else None)
+
+    def continues(index: int, n: int) -> bool:
+        """Whether generation ``index + 1`` continues blocks of generation ``index``'s set."""
+        kept = 0 if s["regime"] in ("replace", "verify") else round(s["real_fraction"] * n)
+        return deterministic and index < s["generations"] and kept < n
+
     def sample(fitted, m, rng):
         """Continuations of m of the training blocks: all of them, in order, when m is the set.
         A further round of verify continues the blocks its last round wrote instead."""
@@ -299,21 +335,35 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         prompts = verifier.previous_round() if verifier is not None else None
         if prompts is None or len(prompts) != m:
             index = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=m > n))
-            prompts = fitted.train[index]
-        out = generate_continuations(fitted.model, prompts, batch_size=s["gen_batch"],
-                                     seed=int(rng.integers(2**31)), progress=progress, **decode_kw)
+            seed = int(rng.integers(2**31))
+            if deterministic and ahead.get("model") is fitted:
+                out = ahead.pop("blocks")[index]
+            elif deterministic and first.get("fitted") is fitted:
+                out = continue_all(fitted)[0][index]
+            else:
+                out = generate_continuations(fitted.model, fitted.train[index], batch_size=s["gen_batch"],
+                                             seed=seed, progress=progress, **decode_kw)
+        else:
+            out = generate_continuations(fitted.model, prompts, batch_size=s["gen_batch"],
+                                         seed=int(rng.integers(2**31)), progress=progress, **decode_kw)
+        ahead.clear()
         seconds["sample"].append(round(time.perf_counter() - t, 2))
         return out
 
-    def example_values(model, index, example_seed):
+    def example_values(fitted, index, example_seed):
         """The continuation of the example block; generation 0's is computed once per decoding
-        and shared by every run on the same generation-0 model (beside its weights)."""
+        and shared by every run on the same generation-0 model (beside its weights).  When the
+        next generation continues this one's blocks, the example is decoded with them."""
         key = json.dumps({**decode_kw, "prompt": example.tolist(), "seed": example_seed})
         path = gen0 / f"example-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
         if index == 0 and path.is_file():
             return json.loads(path.read_text())
-        cont = generate_continuations(model, example, batch_size=1, seed=example_seed,
-                                      **decode_kw)[0]
+        if continues(index, len(fitted.train)):
+            blocks, cont = continue_all(fitted, with_example=True)
+            ahead.update(model=fitted, blocks=blocks)
+        else:
+            cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
+                                          **decode_kw)[0]
         values = {"example_continuation": tok.decode([int(t) for t in cont]),
                   "example_distinct": distinct_share(cont)}
         if index == 0 and gen0.is_dir():
@@ -345,7 +395,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                 atomic_write_bytes(shared, json.dumps(values).encode())
         values.update(verified)
         if with_examples(s):   # the seed is drawn either way, so the other numbers do not move
-            values.update(example_values(fitted.model, g.index, example_seed))
+            values.update(example_values(fitted, g.index, example_seed))
         values.update({
             "best_val_loss": fitted.history["best_val_loss"],
             "best_epoch": fitted.history["best_epoch"],
