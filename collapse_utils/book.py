@@ -9,9 +9,11 @@ not end with one long chapter running by itself); then the chapters in ``ALONE``
 another with nothing beside them.  Measured on the README's 2-core machine: two one-core
 chapters side by side each run at the speed they have alone, and chapters whose processes
 each run one thread (the sweeps' process pools, the VAE's one-thread torch runs) share the
-cores in proportion; the language model's torch threads wait for each other, and beside
-another chapter it slowed by more than what ran beside it (with the VAE beside it, both took
-over twice as long).  ``jupyter-book build`` then finds each notebook's outputs in the
+cores in proportion.  The language model is the exception: its beam search waits on memory,
+not on the cores (one torch thread decodes 8 blocks in 31.9 s, two in 31.4 s), so beside other
+chapters it slows more than its share of the cores explains: at one thread, on a core of its
+own, with the others beside it at nice 10, it fine-tuned in 41-46 s a generation instead of 17
+and decoded in 54-60 s instead of 30.  ``jupyter-book build`` then finds each notebook's outputs in the
 cache.  A chapter that fails is left out of the cache: the build runs it once more and
 reports the error as any build does.
 """

@@ -384,6 +384,9 @@ def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, 
     link.symlink_to(lm.stand_in_file())
     tok, model = lm.load_local(str(link))                            # --model FILE.gguf
     assert type(model).__name__ == "LlamaForCausalLM" and len(tok) == 49_152
+    import gguf                                                      # the read-once swap undone
+    assert gguf.GGUFReader is gguf.gguf_reader.GGUFReader
+    assert gguf.get_tensor_name_map is gguf.tensor_mapping.get_tensor_name_map
     monkeypatch.setenv("COLLAPSE_CACHE", str(stand_in_cache))
     saved = list((stand_in_cache / "lm" / "stand-in").iterdir())
     assert len(saved) == 1 and (saved[0] / "config.json").is_file()   # the dequantised copy

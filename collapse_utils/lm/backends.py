@@ -149,8 +149,9 @@ def _gguf_read_once():
     """Inside the block, gguf's reader reads a file once and its tensor-name map is built once.
 
     transformers reads a GGUF file three times (tokenizer, config, weights), and builds gguf's
-    map of tensor names once per module (397 times for the stand-in): about 35 s of the
-    stand-in's 50-s load on a 2-core CPU.  Both are called through the ``gguf`` module, so
+    map of tensor names once per module (397 times for the stand-in).  On a 2-core CPU the
+    default chapter's first load of the stand-in (with tokenizing its text) took 51 s without
+    this block and 24 s with it.  Both are called through the ``gguf`` module, so
     the block swaps in memoised versions and puts the originals back."""
     try:
         import gguf
@@ -237,8 +238,8 @@ def stand_in_file() -> Path:
 
 
 def load_stand_in():
-    """(tokenizer, fp32 model) of the stand-in.  Dequantising the GGUF file takes about 35 s
-    on a 2-core CPU, so the first load saves the dequantised model as an ordinary Hugging Face
+    """(tokenizer, fp32 model) of the stand-in.  Reading and dequantising the GGUF file takes
+    about 20 s on a 2-core CPU, so the first load saves the dequantised model as an ordinary Hugging Face
     folder in the run cache (0.6 GB) and later processes read that in about a second."""
     import transformers
 
