@@ -313,14 +313,17 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         shared = first.get("fitted") is fitted and gen0.is_dir()
         if shared and path.is_file():
             blocks = np.load(path)
-            return blocks, (generate_continuations(fitted.model, example, batch_size=1, **decode_kw)[0]
-                            if with_example else None)
+            return blocks, (continue_example(fitted.model) if with_example else None)
         prompts = np.concatenate([fitted.train, example]) if with_example else fitted.train
         out = generate_continuations(fitted.model, prompts, batch_size=s["gen_batch"],
                                      progress=progress, **decode_kw)
         if shared:
             _save_npy(path, out[:n])
         return out[:n], (out[n] if with_example else None)
+
+    def continue_example(model, example_seed: int = 0):
+        """The example block's continuation, decoded on its own."""
+        return generate_continuations(model, example, batch_size=1, seed=example_seed, **decode_kw)[0]
 
     def continues(index: int, n: int) -> bool:
         """Whether generation ``index + 1`` continues blocks of generation ``index``'s set."""
@@ -362,8 +365,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
             blocks, cont = continue_all(fitted, with_example=True)
             ahead.update(model=fitted, blocks=blocks)
         else:
-            cont = generate_continuations(fitted.model, example, batch_size=1, seed=example_seed,
-                                          **decode_kw)[0]
+            cont = continue_example(fitted.model, example_seed)
         values = {"example_continuation": tok.decode([int(t) for t in cont]),
                   "example_distinct": distinct_share(cont)}
         if index == 0 and gen0.is_dir():
