@@ -154,8 +154,10 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
         shutil.rmtree(build)
     build.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
-    # no progress widgets while nbclient executes the chapters (jupyter/nbclient#312)
-    env = {**os.environ, "COLLAPSE_PROFILE": profile, "COLLAPSE_PROGRESS": "off"}
+    # no progress bars: widgets can stall nbclient (jupyter/nbclient#312), and a widget in a page
+    # fetches its script from a CDN (TQDM_DISABLE, read when a kernel first imports tqdm,
+    # covers other libraries' bars)
+    env = {**os.environ, "COLLAPSE_PROFILE": profile, "COLLAPSE_PROGRESS": "off", "TQDM_DISABLE": "1"}
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_root)]
     if path_output:

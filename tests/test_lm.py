@@ -379,10 +379,14 @@ def stand_in_cache(tmp_path_factory):
 
 
 @needs_gguf
-def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, monkeypatch):
+def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, monkeypatch, capfd):
     link = tmp_path / "model.gguf"
     link.symlink_to(lm.stand_in_file())
+    import tqdm.auto  # noqa: F401  imported first, as in a chapter: TQDM_DISABLE is read then
+    capfd.readouterr()
     tok, model = lm.load_local(str(link))                            # --model FILE.gguf
+    out, err = capfd.readouterr()
+    assert "GGUF" not in out + err and "it/s" not in out + err       # no progress bar leaks
     assert type(model).__name__ == "LlamaForCausalLM" and len(tok) == 49_152
     import gguf                                                      # the read-once swap undone
     assert gguf.GGUFReader is gguf.gguf_reader.GGUFReader

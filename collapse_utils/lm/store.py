@@ -8,6 +8,7 @@ under the cache; each run's ``model_0000`` then holds a pointer to it
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -34,22 +35,30 @@ class FittedLM:
 
 @contextlib.contextmanager
 def quiet():
-    """No transformers progress bars inside the block (they are noise in the chapter)."""
+    """No transformers progress bars inside the block (they are noise in the chapter, and a
+    widget in a rendered page, which fetches its script from a CDN).
+
+    transformers' own bars obey ``disable_progress_bar``; its GGUF loader's bar is a plain
+    ``tqdm.auto`` bar, and ``TQDM_DISABLE`` is read only when tqdm is first imported, so the
+    block hands that module a bar that is switched off."""
     from transformers.utils import logging as hf_logging
 
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - a transformers without GGUF support
+        gguf_utils = None
+    bar = getattr(gguf_utils, "tqdm", None)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    tqdm_env = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"   # the GGUF reader's own bar
+    if bar is not None:
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-        if tqdm_env is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = tqdm_env
+        if bar is not None:
+            gguf_utils.tqdm = bar
 
 
 def save_weights(model, folder: Path) -> None:
