@@ -387,6 +387,8 @@ def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, 
     tok, model = lm.load_local(str(link))                            # --model FILE.gguf
     out, err = capfd.readouterr()
     assert "GGUF" not in out + err and "it/s" not in out + err       # no progress bar leaks
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    assert gguf_utils.tqdm is tqdm.auto.tqdm                         # and the bar is put back
     assert type(model).__name__ == "LlamaForCausalLM" and len(tok) == 49_152
     import gguf                                                      # the read-once swap undone
     assert gguf.GGUFReader is gguf.gguf_reader.GGUFReader
