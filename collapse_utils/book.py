@@ -6,8 +6,8 @@ jupyter-cache does not hold yet (with jupyter-cache's own worker, into the cache
 reads: ``<out>/_build/.jupyter_cache``) in two phases: first every chapter but those in
 ``ALONE``, ``jobs`` at a time, the longest first (``LONGEST_FIRST``, so that the phase does
 not end with one long chapter running by itself); then the chapters in ``ALONE``, one after
-another with nothing beside them.  Measured on the README's 2-core machine: two one-core
-chapters side by side each run at the speed they have alone, and chapters whose processes
+another with nothing beside them.  Measured on the older of the README's 2-core machines:
+two one-core chapters side by side each run at the speed they have alone, and chapters whose processes
 each run one thread (the sweeps' process pools, the VAE's one-thread torch runs) share the
 cores in proportion.  The language model is the exception: its beam search waits on memory,
 not on the cores (one torch thread decodes 8 blocks in 31.9 s, two in 31.4 s), so beside other

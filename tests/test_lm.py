@@ -390,7 +390,7 @@ def test_gguf_stand_in_loads_fine_tunes_and_generates(tmp_path, stand_in_cache, 
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
     assert gguf_utils.tqdm is tqdm.auto.tqdm                         # and the bar is put back
     assert type(model).__name__ == "LlamaForCausalLM" and len(tok) == 49_152
-    import gguf                                                      # the read-once swap undone
+    import gguf                                                      # the GGUF load's swaps undone
     assert gguf.GGUFReader is gguf.gguf_reader.GGUFReader
     assert gguf.get_tensor_name_map is gguf.tensor_mapping.get_tensor_name_map
     monkeypatch.setenv("COLLAPSE_CACHE", str(stand_in_cache))

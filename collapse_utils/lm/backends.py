@@ -135,7 +135,7 @@ def _load(source, *, gguf_file: str | None = None, local_only: bool = True):
     from .store import quiet
 
     kw = {"gguf_file": gguf_file} if gguf_file else {}
-    with quiet(), (_gguf_read_once() if gguf_file else contextlib.nullcontext()):
+    with quiet(), (_gguf_load() if gguf_file else contextlib.nullcontext()):
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, **kw)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32,
                                                      local_files_only=local_only, **kw)
@@ -145,21 +145,26 @@ def _load(source, *, gguf_file: str | None = None, local_only: bool = True):
 
 
 @contextlib.contextmanager
-def _gguf_read_once():
-    """Inside the block, gguf's reader reads a file once and its tensor-name map is built once.
+def _gguf_load():
+    """Inside the block, gguf's reader reads a file once, its tensor-name map is built once,
+    and transformers' dequantising loop shows no progress bar.
 
     transformers reads a GGUF file three times (tokenizer, config, weights), and builds gguf's
     map of tensor names once per module (397 times for the stand-in).  On a 2-core CPU the
     default chapter's first load of the stand-in (with tokenizing its text) took 51 s without
-    this block and 24 s with it.  Both are called through the ``gguf`` module, so
-    the block swaps in memoised versions and puts the originals back."""
+    this block and 24 s with it.  Its loop over the tensors is a plain ``tqdm.auto`` bar (a
+    widget in a notebook, whose script a rendered page fetches from a CDN) that
+    ``disable_progress_bar`` does not reach, and ``TQDM_DISABLE`` is read only when tqdm is
+    first imported.  All three are module attributes, swapped for the block and put back."""
     try:
         import gguf
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:
         yield
         return
-    reader, name_map = gguf.GGUFReader, getattr(gguf, "get_tensor_name_map", None)
-    readers: dict = {}
+    from unittest import mock
+
+    reader, readers = gguf.GGUFReader, {}
 
     def read_once(path, mode="r"):
         key = (os.path.realpath(path), mode)
@@ -167,15 +172,15 @@ def _gguf_read_once():
             readers[key] = reader(path, mode)
         return readers[key]
 
-    gguf.GGUFReader = read_once
-    if name_map is not None:
-        gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(name_map)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(gguf, "GGUFReader", read_once))
+        if hasattr(gguf, "get_tensor_name_map"):
+            stack.enter_context(mock.patch.object(
+                gguf, "get_tensor_name_map", functools.lru_cache(maxsize=None)(gguf.get_tensor_name_map)))
+        if hasattr(gguf_utils, "tqdm"):
+            stack.enter_context(mock.patch.object(
+                gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=True)))
         yield
-    finally:
-        gguf.GGUFReader = reader
-        if name_map is not None:
-            gguf.get_tensor_name_map = name_map
 
 
 def _plain(model):

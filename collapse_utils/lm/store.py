@@ -8,7 +8,6 @@ under the cache; each run's ``model_0000`` then holds a pointer to it
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
@@ -35,30 +34,17 @@ class FittedLM:
 
 @contextlib.contextmanager
 def quiet():
-    """No transformers progress bars inside the block (they are noise in the chapter, and a
-    widget in a rendered page, which fetches its script from a CDN).
-
-    transformers' own bars obey ``disable_progress_bar``; its GGUF loader's bar is a plain
-    ``tqdm.auto`` bar, and ``TQDM_DISABLE`` is read only when tqdm is first imported, so the
-    block hands that module a bar that is switched off."""
+    """No transformers progress bars inside the block (they are noise in the chapter; the
+    GGUF loader's own bar is switched off by ``backends._gguf_load``)."""
     from transformers.utils import logging as hf_logging
 
-    try:
-        from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    except ImportError:  # pragma: no cover - a transformers without GGUF support
-        gguf_utils = None
-    bar = getattr(gguf_utils, "tqdm", None)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    if bar is not None:
-        gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-        if bar is not None:
-            gguf_utils.tqdm = bar
 
 
 def save_weights(model, folder: Path) -> None:
