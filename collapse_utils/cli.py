@@ -97,10 +97,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-            width = max(map(len, experiments()), default=0)
-            for name, exp in experiments().items():
+            from .experiments import FAMILY_MODULES, unavailable
+
+            known = experiments()
+            width = max(map(len, known), default=0)
+            for name, exp in known.items():
                 print(f"{name:<{width}}  {exp.summary}")
-            return 0
+            # a family that did not load: a missing extra (the reason names the pip install)
+            # is a note; anything else, or a family not installed at all, is an error
+            why = unavailable()
+            loaded = {exp.family.rsplit(".", 1)[-1] for exp in known.values()}
+            broken = False
+            for family in FAMILY_MODULES:
+                if family in why:
+                    extra = "pip install 'collapse_utils[" in why[family]
+                    broken |= not extra
+                    print(f"collapse_utils: {'note' if extra else 'error'}: {why[family]}",
+                          file=sys.stderr)
+                elif family not in loaded:
+                    broken = True
+                    print(f"collapse_utils: error: the {family} family is not installed "
+                          f"(no collapse_utils.{family}: an incomplete install)", file=sys.stderr)
+            return 1 if broken else 0
         if args.command == "book":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
