@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .loop import atomic_write_bytes, progress_bar
+from .loop import atomic_write_bytes, folder_lock, progress_bar, warn
 from .profiles import current_profile
 from .record import FORMAT, Record
 from .settings import Setting, check_schema, resolve
@@ -232,6 +232,20 @@ def sweep_points(exp: Experiment, settings: Mapping, seed: int) -> list[tuple[di
     return points
 
 
+def distinct_sweeps(exp: Experiment, settings: Mapping) -> dict:
+    """``settings`` with each sweep setting's repeated values dropped (first kept): a value
+    given twice would be one run, and two workers in its one folder."""
+    out = dict(settings)
+    for k in exp.axes:
+        if k != "seed" and isinstance(out.get(k), (list, tuple)):
+            kept = []
+            for v in out[k]:
+                if v not in kept:
+                    kept.append(v)
+            out[k] = kept
+    return out
+
+
 def _result_path(run_dir: Path) -> Path:
     return Path(run_dir) / "result.json"
 
@@ -250,30 +264,60 @@ def _run_point(name: str, own: dict, seed: int, run_dir: str, resume: bool, prog
                stop_after: int | None, module: str | None = None) -> dict:
     """Run (or read back) one run of a sweep; returns its stored result.
 
+    The run's folder is locked while it runs, so two processes never write one run: the
+    second waits, then reads back the first's result (or continues where it stopped).
     ``module`` (the one defining the experiment) is imported first, so that a worker
     process finds experiments registered outside the families too.
     """
+    from filelock import Timeout
+
     if module is not None and name not in _REGISTRY:
         importlib.import_module(module)
     exp = get_experiment(name)
     run_dir = Path(run_dir)
-    if resume and stop_after is None:
-        cached = _read_result(run_dir)
-        if cached is not None and cached.get("complete"):
-            return cached
-    t0 = time.perf_counter()
-    out = exp.run(dict(own), seed=int(seed), run_dir=run_dir, resume=resume, progress=progress,
-                  stop_after=stop_after)
-    n = len(out.generations)
-    for key, values in out.metrics.items():
-        if len(values) != n:
-            raise RuntimeError(f"{name}: metric {key!r} has {len(values)} values for {n} generations")
-    result = jsonable({"generations": list(out.generations), "metrics": out.metrics,
-                       "facts": out.facts, "stand_in": out.stand_in,
-                       "complete": stop_after is None,
-                       "wall_time_s": round(time.perf_counter() - t0, 3)})
-    atomic_write_bytes(_result_path(run_dir), json.dumps(result).encode())
-    return result
+    lock = folder_lock(run_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        warn(f"waiting for another process that runs {run_dir}")
+        lock.acquire()
+        resume = True   # read back, or continue, what that process wrote
+    try:
+        if resume and stop_after is None:
+            cached = _read_result(run_dir)
+            if cached is not None and cached.get("complete"):
+                return cached
+        t0 = time.perf_counter()
+        out = exp.run(dict(own), seed=int(seed), run_dir=run_dir, resume=resume,
+                      progress=progress, stop_after=stop_after)
+        n = len(out.generations)
+        for key, values in out.metrics.items():
+            if len(values) != n:
+                raise RuntimeError(f"{name}: metric {key!r} has {len(values)} values for {n} "
+                                   f"generations")
+        result = jsonable({"generations": list(out.generations), "metrics": out.metrics,
+                           "facts": out.facts, "stand_in": out.stand_in,
+                           "complete": stop_after is None,
+                           "wall_time_s": round(time.perf_counter() - t0, 3)})
+        atomic_write_bytes(_result_path(run_dir), json.dumps(result).encode())
+        return result
+    finally:
+        lock.release()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A sweep worker's initializer: end the worker when its parent process is gone.
+
+    (A parent killed with SIGKILL or SIGTERM cannot stop its pool; without this its
+    workers would finish their queue and then wait forever.)"""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _workers(exp: Experiment, pending: int) -> int:
@@ -302,13 +346,14 @@ def run_experiment(name: str, *, profile: str | None = None, seed: int = 0,
     an interrupted one continues after its last finished generation; with
     ``resume=False`` every run starts afresh.  ``stop_after=k`` stops each run
     after generation k, as an interruption would (for tests).  The record is
-    written to ``out/metrics.json`` (default: the experiment's cache folder).
+    written to ``out/metrics.json`` (default: a folder of its own under the experiment's cache
+    folder, ``records/KEY``, keyed like a run by profile, settings, code and seed).
     """
     exp = get_experiment(name)
     profile = current_profile(profile)
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    settings = resolve_settings(exp, profile, overrides)
+    settings = distinct_sweeps(exp, resolve_settings(exp, profile, overrides))
     points = sweep_points(exp, settings, int(seed))
     dirs = [cache_root() / exp.name / run_key(exp, profile, own, s) for _, own, s in points]
     t0 = time.perf_counter()
@@ -331,7 +376,8 @@ def run_experiment(name: str, *, profile: str | None = None, seed: int = 0,
 
         ctx = multiprocessing.get_context("spawn")  # safe under Jupyter, torch and BLAS threads
         env_profile = os.environ.get("COLLAPSE_PROFILE")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_run_point, exp.name, points[k][1], points[k][2], str(dirs[k]),
                                    resume, False, stop_after, exp.run.__module__): k
                        for k in todo}
@@ -354,7 +400,8 @@ def run_experiment(name: str, *, profile: str | None = None, seed: int = 0,
                      "stand_in": res.get("stand_in")})
     data = assemble(exp, profile, int(seed), settings, runs,
                     wall_time_s=round(time.perf_counter() - t0, 3))
-    folder = Path(out) if out is not None else cache_root() / exp.name
+    folder = Path(out) if out is not None else cache_root() / exp.name / "records" / run_key(
+        exp, profile, settings, int(seed))   # each invocation's own record, not a shared file
     path = folder / "metrics.json"
     atomic_write_bytes(path, json.dumps(data, indent=1).encode())
     return Record(data, path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,14 +109,37 @@ def generation_rng(seed: int, generation: int) -> np.random.Generator:
     return rng_for(seed, "generation", generation)
 
 
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and put back)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``payload`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The data reach the disk (``fsync``) before the rename, so a power loss cannot leave an
+    empty file under the final name.  The folder is not synced (7 ms a file here, against
+    0.3 ms for the data): a rename lost to a power cut leaves the old file or none, which a
+    resumed run recomputes.  The file gets the permissions of any new file (0666 less the
+    umask), not ``mkstemp``'s owner-only 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
     except BaseException:
         if os.path.exists(tmp):
@@ -123,16 +147,54 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
+def folder_lock(folder: Path, name: str = ".lock"):
+    """An inter-process lock (``filelock``) on a cache folder: ``with folder_lock(d): ...``.
+
+    The lock file lives in the folder; an OS lock, so a killed holder releases it."""
+    from filelock import FileLock
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / name)
+
+
+def warn(message: str) -> None:
+    """One line to stderr, for what a run did about a problem it met (a bad cache file)."""
+    print(f"collapse_utils: {message}", file=sys.stderr, flush=True)
+
+
 def _gen_path(run_dir: Path, i: int) -> Path:
     return Path(run_dir) / f"gen_{i:04d}.pkl"
+
+
+class CorruptFile(ValueError):
+    """A cache file that cannot be read back (truncated, empty, not what it should be)."""
+
+
+def read_state(path: Path) -> dict:
+    """The state a finished generation saved in ``path``, or :class:`CorruptFile` naming it."""
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except Exception as err:   # EOFError, UnpicklingError, ValueError, ...: all mean a bad file
+        raise CorruptFile(f"{path} is unreadable ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict) or "metrics" not in state:
+        raise CorruptFile(f"{path} is not a generation file of collapse_utils")
+    return state
 
 
 def load_generation(run_dir, i: int, load_model: Callable[[Path], Any] | None = None):
     """The model that generation ``i`` of a run saved under ``run_dir``."""
     if load_model is not None:
         return load_model(Path(run_dir) / f"model_{int(i):04d}")
-    with open(_gen_path(Path(run_dir), int(i)), "rb") as f:
-        return pickle.load(f)["model"]
+    return read_state(_gen_path(Path(run_dir), int(i)))["model"]
+
+
+def _discard(run_dir: Path, first: int) -> None:
+    """Delete the saved generations ``first`` and later (files, model folders) of a run."""
+    for old in [*run_dir.glob("gen_[0-9][0-9][0-9][0-9].pkl"), *run_dir.glob("model_[0-9][0-9][0-9][0-9]")]:
+        if int(old.name[-4:] if old.is_dir() else old.stem[-4:]) >= first:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
 
 
 def finished_generations(run_dir: Path | None) -> list[int]:
@@ -220,25 +282,50 @@ def run_generations(
 
     if run_dir is not None and resume:
         done = [i for i in finished_generations(run_dir) if i <= generations]
+        found, states = len(done), {}
+        for i in done:   # a bad file and everything after it are computed again
+            try:
+                states[i] = read_state(_gen_path(run_dir, i))
+            except CorruptFile as err:
+                warn(f"{err}; recomputing generations {i} to {generations}")
+                done = done[:i]
+                break
+        loaded = {}
+        while done:
+            # the models a resumed run reads: the newest (to continue from) and generation 0
+            # (``first_model``) only when generations are left; kept ones always.  A finished
+            # run may have dropped the others' weights.
+            left = done[-1] < generations
+            need = sorted(({0, done[-1]} if left else set()) | (keep & set(done)))
+            try:
+                for i in need:
+                    if i not in loaded:
+                        loaded[i] = restore(i, states[i])
+                break
+            except Exception as err:   # weights missing or unreadable: recompute from there
+                warn(f"{model_path(i)} cannot be loaded ({type(err).__name__}: {err}); "
+                     f"recomputing generations {i} to {generations}")
+                done = done[:done.index(i)]
+                loaded = {k: v for k, v in loaded.items() if k < i}
+        if len(done) < found:   # what is computed again must not be read back later
+            _discard(run_dir, len(done))
         for i in done:
-            with open(_gen_path(run_dir, i), "rb") as f:
-                state = pickle.load(f)
+            state = states[i]
             record(i, state["metrics"])
             if i > 0 and regime.uses_pool:
                 pool.append(state["new"])
-            if i == 0 or i == done[-1] or i in keep:
-                m_i = restore(i, state)
-                if i == 0:
-                    first_model = m_i
-                if i in keep:
-                    models[i] = m_i
-                if i == done[-1]:
-                    model, train = m_i, state["train"] if state["train"] is not None else train
+            if i in keep:
+                models[i] = loaded[i]
         if done:
-            start, resumed_from = done[-1] + 1, done[-1]
+            last = done[-1]
+            first_model = loaded.get(0)
+            model = loaded.get(last)
+            if states[last]["train"] is not None:
+                train = states[last]["train"]
+            start, resumed_from = last + 1, last
     elif run_dir is not None:
-        for old in [*run_dir.glob("gen_*.pkl"), *run_dir.glob("model_*")]:
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        for old in [*run_dir.glob("gen_*.pkl"), *run_dir.glob("model_*"), *run_dir.glob(".model_*")]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()   # .model_*: a killed save's
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
 

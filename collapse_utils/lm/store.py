@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,15 @@ def load_weights(folder: Path):
 
 
 def replace_folder(tmp: Path, path: Path) -> None:
-    """Move the finished folder ``tmp`` to ``path`` (a crash leaves the old one or the new one)."""
+    """Move the finished folder ``tmp`` to ``path``: the old folder is renamed aside before the
+    new one takes its name and deleted after, so a reader finds a whole folder or none."""
+    old = None
     if path.exists():
-        shutil.rmtree(path)
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old"))
+        os.replace(path, old / path.name)
     os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) -> None:
@@ -81,16 +87,18 @@ def save_fitted(fitted: FittedLM, path: Path, keep_checkpoints: bool = False) ->
     path = Path(path)
     if not accelerator().is_main_process:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if fitted.weights_from:
-        (tmp / POINTER).write_text(fitted.weights_from)
-    else:
-        save_weights(fitted.model, tmp)
-    np.save(tmp / "train_ids.npy", np.asarray(fitted.train))
-    (tmp / "history.json").write_text(json.dumps(fitted.history))
-    replace_folder(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))  # one per process
+    try:
+        if fitted.weights_from:
+            (tmp / POINTER).write_text(fitted.weights_from)
+        else:
+            save_weights(fitted.model, tmp)
+        np.save(tmp / "train_ids.npy", np.asarray(fitted.train))
+        (tmp / "history.json").write_text(json.dumps(fitted.history))
+        replace_folder(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if not keep_checkpoints:
         drop_weights(path.parent, before=int(path.name.split("_")[-1]) - 1)
 

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from ..experiments import Experiment, RunOutput, cache_root, register, source_digest
-from ..loop import atomic_write_bytes, generation_rng, rng_for
+from ..loop import atomic_write_bytes, folder_lock, generation_rng, rng_for, warn
 from ..regimes import REGIMES, Regime, keep_real, make_regime
 from ..settings import Setting
 from .data import load_mnist
@@ -160,14 +160,19 @@ def shared_generation_0(fit, real, seed: int, path, device: str):
         if data is not real or rng.bit_generator.state != first:   # not generation 0
             return fit(data, rng)
         stats = path.with_suffix(".json")
-        if path.is_file() and stats.is_file():
-            model = load_vae(path, device)
-            model.train_stats = json.loads(stats.read_text())
+        with folder_lock(path.parent, f"{path.name}.lock"):   # one process trains it, others wait
+            if path.is_file() and stats.is_file():
+                try:
+                    model = load_vae(path, device)
+                    model.train_stats = json.loads(stats.read_text())
+                    return model
+                except Exception as err:   # an empty or truncated file: train it again
+                    warn(f"{path} cannot be loaded ({type(err).__name__}: {err}); "
+                         f"training generation 0 again")
+            model = fit(data, rng)
+            save_vae(model, path)
+            atomic_write_bytes(stats, json.dumps(model.train_stats).encode())
             return model
-        model = fit(data, rng)
-        save_vae(model, path)
-        atomic_write_bytes(stats, json.dumps(model.train_stats).encode())
-        return model
 
     return fit_shared
 
