@@ -28,13 +28,15 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..experiments import Experiment, RunOutput, cache_root, register, source_digest
-from ..loop import atomic_write_bytes, run_generations
+from ..loop import atomic_write_bytes, folder_lock, run_generations, warn
 from ..regimes import Mix, make_regime
 from ..settings import Setting
 from .backends import BACKENDS, HUB_MODEL, cpu_precision, load_backend
@@ -272,23 +274,26 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                             accept=verifier.accept if verifier else None,
                             max_rounds=s["max_rounds"])
 
+    def train(data, fit_seed):
+        model, history = fine_tune(
+            backend.base, data, val, epochs=epochs, lr=lr, lr_min=s["lr_min"],
+            batch_size=s["batch_size"], weight_decay=s["weight_decay"],
+            micro_batch=s["micro_batch"], eval_batch=s["eval_batch"], seed=fit_seed,
+            progress=progress)
+        return FittedLM(model, np.asarray(data), history)
+
     def fit(data, rng):
         t = time.perf_counter()
         fit_seed = int(rng.integers(2**31))
-        if data is real and (gen0 / "history.json").is_file():  # trained by another run already
-            fitted = FittedLM(load_weights(gen0), real, json.loads((gen0 / "history.json").read_text()),
-                              str(gen0))
-        else:
-            model, history = fine_tune(
-                backend.base, data, val, epochs=epochs, lr=lr, lr_min=s["lr_min"],
-                batch_size=s["batch_size"], weight_decay=s["weight_decay"],
-                micro_batch=s["micro_batch"], eval_batch=s["eval_batch"], seed=fit_seed,
-                progress=progress)
-            fitted = FittedLM(model, np.asarray(data), history)
-            if data is real:
-                _save_gen0(fitted, gen0)
-        if data is real:
+        if data is real:   # generation 0: trained once, by the first run (or process) to get here
+            with folder_lock(gen0.parent, f"{gen0.name}.lock"):
+                fitted = _load_gen0(gen0, real)
+                if fitted is None:
+                    fitted = train(data, fit_seed)
+                    _save_gen0(fitted, gen0)
             first["fitted"] = fitted
+        else:
+            fitted = train(data, fit_seed)
         seconds["fit"].append(round(time.perf_counter() - t, 2))
         return fitted
 
@@ -459,13 +464,29 @@ def _real_perplexities(gen0: Path, first_model, real: np.ndarray, batch: int) ->
     return values
 
 
+def _load_gen0(folder: Path, real: np.ndarray) -> FittedLM | None:
+    """The shared generation-0 model saved in ``folder``, or None when there is none yet or it
+    cannot be read (then it is trained again, and a line says so)."""
+    if not (folder / "history.json").is_file():
+        return None
+    try:
+        history = json.loads((folder / "history.json").read_text())
+        return FittedLM(load_weights(folder), real, history, str(folder))
+    except Exception as err:   # a truncated weights file, a half-written history
+        warn(f"{folder} cannot be loaded ({type(err).__name__}: {err}); training generation 0 again")
+        return None
+
+
 def _save_gen0(fitted: FittedLM, folder: Path) -> None:
     """Save a freshly trained generation-0 model where runs sharing it will find it."""
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_weights(fitted.model, tmp)
-    (tmp / "history.json").write_text(json.dumps(fitted.history))
-    replace_folder(tmp, folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp"))
+    try:
+        save_weights(fitted.model, tmp)
+        (tmp / "history.json").write_text(json.dumps(fitted.history))
+        replace_folder(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     fitted.weights_from = str(folder)
 
 
