@@ -441,3 +441,30 @@ def test_tiny_benchmark_runs():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["train_tokens_per_s"] > 0 and result["beam_new_tokens_per_s"] > 0
     assert result["hf_generate_new_tokens_per_s"] > 0 and result["projected_chapter_s"] > 0
+
+
+def test_generation_uses_the_current_cache_keyword_and_warns_nothing(backend):
+    """transformers 5.25 renamed the key/value cache ``past_key_values`` -> ``cache`` (the old
+    name warns and goes in 5.40): a generation passes whichever name the model takes."""
+    import warnings
+
+    from collapse_utils.lm.generate import cache_keyword
+
+    class Old(torch.nn.Module):
+        def forward(self, input_ids=None, past_key_values=None, **kwargs): ...
+
+    class New(torch.nn.Module):
+        def forward(self, input_ids=None, cache=None, **kwargs): ...
+
+    assert cache_keyword(Old()) == "past_key_values" and cache_keyword(New()) == "cache"
+    prompts = backend.blocks["train"][:3]
+    eos = backend.tokenizer.eos_token_id
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for decoding in ("beam", "greedy", "nucleus"):
+            for engine in ("ours", "hf"):
+                lm.generate_continuations(backend.base, prompts, decoding=decoding, engine=engine,
+                                          new_tokens=4, eos_token_id=eos, repetition_penalty=2.0)
+    bad = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))
+           and re.search(r"past_key_values|cache", str(w.message))]
+    assert not bad, [str(w.message) for w in bad]

@@ -30,20 +30,35 @@ def _penalise(scores, seqs, penalty: float):
     return scores.scatter(1, seqs, torch.where(seen < 0, seen * penalty, seen / penalty))
 
 
-def _first_step(model, prompts, repeat: int):
+def cache_keyword(model) -> str:
+    """The name of the key/value cache, as the model's ``forward`` keyword and its output's
+    field: ``cache`` where the model takes it (transformers 5.25 renamed ``past_key_values``,
+    warns on the old name and drops it in 5.40), else ``past_key_values`` (4.56 to 5.24)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # no signature to read: the old name, which every version took
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _first_step(model, prompts, repeat: int, key: str):
     """Logits of the last prompt position and the key/value cache, each row repeated."""
     out = model(input_ids=prompts, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
+    cache = getattr(out, key)
+    if cache is None:
+        raise RuntimeError(f"{type(model).__name__} returned no key/value cache ({key})")
     if repeat > 1:
         cache.batch_repeat_interleave(repeat)
     return out.logits[:, -1].float().repeat_interleave(repeat, 0), cache
 
 
-def _next_logits(model, token, cache, position: int):
+def _next_logits(model, token, cache, position: int, key: str):
     import torch
 
     pos = torch.full((token.shape[0], 1), position, device=token.device, dtype=torch.long)
-    out = model(input_ids=token, past_key_values=cache, use_cache=True, position_ids=pos,
+    out = model(input_ids=token, **{key: cache}, use_cache=True, position_ids=pos,
                 logits_to_keep=1)
     return out.logits[:, -1].float()
 
@@ -65,7 +80,8 @@ def beam_search(model, prompts, *, beams: int = 5, new_tokens: int = 64,
 
     B, L = prompts.shape
     K = beams
-    logits, cache = _first_step(model, prompts, K)
+    key = cache_keyword(model)
+    logits, cache = _first_step(model, prompts, K, key)
     seqs = prompts.repeat_interleave(K, 0)
     scores = torch.full((B, K), -1.0e9, device=prompts.device)
     scores[:, 0] = 0.0
@@ -82,7 +98,7 @@ def beam_search(model, prompts, *, beams: int = 5, new_tokens: int = 64,
         if t + 1 < new_tokens:
             if K > 1:
                 cache.reorder_cache(src)
-            logits = _next_logits(model, token, cache, L + t)
+            logits = _next_logits(model, token, cache, L + t, key)
     return seqs.view(B, K, -1)[:, 0, L:]  # topk sorts: beam 0 has the highest score
 
 
@@ -97,7 +113,8 @@ def nucleus_sample(model, prompts, *, new_tokens: int = 64, top_p: float = 0.9,
     import torch
 
     B, L = prompts.shape
-    logits, cache = _first_step(model, prompts, 1)
+    key = cache_keyword(model)
+    logits, cache = _first_step(model, prompts, 1, key)
     seqs = prompts
     for t in range(new_tokens):
         logits = _penalise(logits, seqs, repetition_penalty)
@@ -110,7 +127,7 @@ def nucleus_sample(model, prompts, *, new_tokens: int = 64, top_p: float = 0.9,
         token = order.gather(1, pick)
         seqs = torch.cat([seqs, token], dim=1)
         if t + 1 < new_tokens:
-            logits = _next_logits(model, token, cache, L + t)
+            logits = _next_logits(model, token, cache, L + t, key)
     return seqs[:, L:]
 
 
