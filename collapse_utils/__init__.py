@@ -19,7 +19,14 @@ The core (one module per job)
 One package per model family
     gaussian, discrete, gmm, vae, lm, linreg
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+#: the book's repository (``_config.yml``'s ``repository.url`` states it too; a test checks
+#: that they agree)
+REPOSITORY_URL = "https://github.com/model-collapse-executable/model-collapse-executable"
+#: this release as GitHub's archive of its tag: every notebook's first cell and the autograder
+#: install it (pip needs no git for an archive), so a handed-out assignment stays on this release
+RELEASE_URL = f"{REPOSITORY_URL}/archive/refs/tags/v{__version__}.zip"
 
 from .loop import Generation, LoopResult, rng_for, run_generations  # noqa: E402
 from .profiles import PROFILES, current_profile  # noqa: E402
