@@ -200,3 +200,18 @@ def test_chapters_run_in_parallel_into_the_cache_the_build_reads(tmp_path):
     (tmp_path / "book" / "ran.txt").unlink()
     assert execute_chapters(tmp_path, cache_path, 2, dict(os.environ)) == ["book/bad.ipynb"]
     assert not (tmp_path / "book" / "ran.txt").exists()                  # the cached one is not run again
+
+
+def test_readme_describes_the_stand_ins_the_code_runs():
+    """The README's offline paragraph names the language model's stand-ins by the labels the
+    code puts on their figures, and the backend each profile runs (it once described a
+    stand-in the chapter no longer used)."""
+    from collapse_utils.experiments import resolve_settings
+    from collapse_utils.lm.backends import STAND_IN_LABEL, STAND_IN_WHEEL, TINY_LABEL
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for label in (STAND_IN_LABEL, TINY_LABEL, STAND_IN_WHEEL.split("==")[0]):
+        assert label in text, label
+    backends = {p: resolve_settings("lm", p)["backend"] for p in ("smoke", "default", "paper")}
+    assert backends == {"smoke": "tiny", "default": "auto", "paper": "auto"}, backends
+    assert "trains a tiny OPT from scratch" not in text
