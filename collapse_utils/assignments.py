@@ -310,8 +310,8 @@ def write_student_copies(chapters=None, *, root=None) -> list[Path]:
         for chapter in chapters:
             paths = write_assignment(chapter, tmp, root=root)
             nb = json.loads(paths["student"].read_text())
-            for cell in nb["cells"]:
-                cell["source"] = _lines("".join(cell["source"]))
+            for i, cell in enumerate(nb["cells"]):  # otter gives its own cells random ids
+                cell["source"], cell["id"] = _lines("".join(cell["source"])), f"{chapter}-{i}"
             target = folder / f"{chapter}.ipynb"
             target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             written.append(target)

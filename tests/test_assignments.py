@@ -298,6 +298,8 @@ def test_layout_and_no_solutions_for_students(chapter, written):
     # the grading image installs this release's archive (no git there), [nets] only for torch
     assert f"- {A.install_requirement(chapter)}" in env and "git+" not in env
     assert ("[nets]" in env) == A.needs_nets(chapter)
+    # on Gradescope, hidden results and their failure messages once grades are published
+    assert json.loads(archive.read("otter_config.json"))["show_hidden"] is True
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
