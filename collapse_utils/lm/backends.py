@@ -97,15 +97,20 @@ def cpu_precision(precision: str):
         _CPU_BF16[0] = old
 
 
-def autocast(dev):
-    """bf16 autocast on a GPU always, on the CPU inside ``cpu_precision("bf16")``."""
-    import torch
+def run_precision(dev) -> str:
+    """The precision the model runs in on ``dev``: on a GPU bf16 or fp16 by card
+    (:func:`collapse_utils.precision.choose`), on the CPU fp32, or bf16 inside
+    ``cpu_precision("bf16")``."""
+    from .. import precision
 
-    if dev.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if _CPU_BF16[0]:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return precision.choose(dev, cpu="bf16" if _CPU_BF16[0] else "fp32")
+
+
+def autocast(dev):
+    """Autocast to :func:`run_precision` on ``dev`` (none for fp32)."""
+    from .. import precision
+
+    return precision.autocast(dev, run_precision(dev))
 
 
 def shard(n: int):
