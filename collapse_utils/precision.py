@@ -120,13 +120,18 @@ def scaler(precision: str, device):
 
 
 def free_memory(device) -> int | None:
-    """Free bytes on a GPU (``torch.cuda.mem_get_info``); None on a CPU."""
+    """Free bytes on a GPU (``torch.cuda.mem_get_info``, plus what torch's allocator holds
+    unused: earlier runs of the process leave it cached); None on a CPU."""
     import torch
 
     dev = _device(device)
     if dev.type != "cuda":
         return None
-    return int(torch.cuda.mem_get_info(dev)[0])
+    try:
+        cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+    except (RuntimeError, AssertionError):   # no CUDA context yet
+        cached = 0
+    return int(torch.cuda.mem_get_info(dev)[0]) + max(0, int(cached))
 
 
 def fit_batch(want: int, per_item: float, device, fixed: float = 0.0) -> int:

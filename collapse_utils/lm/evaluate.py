@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..precision import run_in_batches
 from .backends import autocast, gather_rows, shard
 
 #: log-spaced bin edges of the per-sequence perplexity histograms (Fig. 1b/1c)
@@ -22,7 +23,8 @@ def sequence_losses(model, blocks: np.ndarray, batch_size: int = 256) -> np.ndar
 
     Blocks are scored on their own (no context from outside the block), in
     ``batch_size`` chunks under the backend's autocast; the losses stay on the device
-    until the end (one host transfer).
+    until the end (one host transfer).  A chunk that runs out of GPU memory is halved
+    (:func:`~collapse_utils.precision.run_in_batches`).
     """
     import torch
     import torch.nn.functional as F
@@ -31,19 +33,30 @@ def sequence_losses(model, blocks: np.ndarray, batch_size: int = 256) -> np.ndar
     n = len(blocks)
     sl, per = shard(n)
     x_all = torch.as_tensor(np.asarray(blocks[sl], dtype=np.int64), device=device)
-    out = []
     was_training = model.training
     model.eval()
+
+    def losses(start, stop):
+        x = x_all[start:stop]
+        logits = model(input_ids=x).logits[:, :-1].float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                               reduction="none").view(x.shape[0], -1).mean(1)
+
     with torch.inference_mode(), autocast(device):
-        for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size]
-            logits = model(input_ids=x).logits[:, :-1].float()
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
-                                   reduction="none").view(x.shape[0], -1).mean(1)
-            out.append(loss)
+        out, _ = run_in_batches(len(x_all), batch_size, losses)
     local = torch.cat(out) if out else torch.zeros(0, device=device)
     model.train(was_training)
     return gather_rows(local, n, per).double().cpu().numpy()
+
+
+def eval_bytes(shape: dict, prec: str) -> float:
+    """Bytes per block of :func:`sequence_losses`, the rule of the batch plan: the logits in the
+    autocast dtype plus two fp32 copies of vocabulary size per token (the upcast and the loss's
+    log-softmax), one layer's transient activations (16 d per token) and its attention scores
+    (a T per token), all of ``shape`` (:func:`~.train.shape_of`)."""
+    b = 4 if prec == "fp32" else 2
+    T = shape["tokens"]
+    return T * (shape["vocab"] * (b + 8) + (16 * shape["width"] + shape["heads"] * T) * b)
 
 
 def perplexity(model, blocks: np.ndarray, batch_size: int = 256) -> float:

@@ -47,7 +47,7 @@ from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplex
 from .generate import DECODINGS, generate_continuations
 from .store import (FittedLM, drop_weights, load_fitted, load_weights, replace_folder, save_fitted,
                     save_weights)
-from .train import fine_tune
+from .train import batch_plan, device_facts, fine_tune
 from .verify import GENERATION_0 as VERIFY_GENERATION_0
 from .verify import PerplexityVerifier
 
@@ -234,6 +234,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     t0 = time.perf_counter()
     backend = load_backend(s)
     load_seconds = time.perf_counter() - t0
+    planned = batch_plan(s, backend.base)   # on a GPU, the batches that fit its memory
     lr = s["tiny_lr"] if backend.kind == "tiny" else s["lr"]
     epochs = s["epochs"] or paper_epochs(s["regime"])
     real = subset_blocks(backend.blocks["train"], s["train_blocks"], "train")
@@ -251,9 +252,10 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     real_rows = {row.tobytes() for row in real}
     example = test[s["example_block"] % len(test)][None, :]
     sub = Path(run_dir) / backend.kind if run_dir is not None else None
-    zero_shot = _zero_shot(backend, test, s["eval_batch"])
+    zero_shot = _zero_shot(backend, test, planned["eval_batch"])
     seconds = {"fit": [], "sample": [], "measure": []}
     gen0 = _gen0_folder(s, backend.kind, epochs, lr, seed)
+    s = {**s, **planned}   # generation 0's folder is keyed by the settings as given
     first = {}   # generation 0's FittedLM and the real blocks' perplexities under it
 
     def first_model():
@@ -425,6 +427,7 @@ def _run(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
              "perplexity_bin_edges": PERPLEXITY_BIN_EDGES.tolist(), "backend": backend.kind,
              "model_name": backend.model_name, "label": backend.label,
              "real_blocks_per_split": [len(real), len(val), len(test)],
+             **device_facts(backend.base), "batches": planned,
              "seconds": {"backend_load": round(load_seconds, 2), **seconds}}
     if verifier is not None and s["generations"] > 0:   # the accepted perplexities (None: no limit)
         facts["verify_band"] = [v if np.isfinite(v) else None for v in verifier.band()]

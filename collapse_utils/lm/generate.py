@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..precision import run_in_batches
 from .backends import autocast, gather_rows, shard
 
 DECODINGS = ("beam", "greedy", "nucleus")
@@ -147,6 +148,17 @@ def _hf_generate(model, x, *, decoding, beams, new_tokens, repetition_penalty, e
                           generation_config=config)[:, x.shape[1]:]
 
 
+def decode_bytes(shape: dict, prec: str, *, beams: int = 5, new_tokens: int = 64) -> float:
+    """Bytes per prompt of :func:`generate_continuations`, the rule of the batch plan: per beam
+    the key/value cache of every layer at its full length (prompt and new tokens), twice (the
+    beams' reordering copies it), and per step the logits in the autocast dtype plus four fp32
+    copies of vocabulary size (upcast, log-softmax, penalised scores, candidates), all of
+    ``shape`` (:func:`~.train.shape_of`)."""
+    b = 4 if prec == "fp32" else 2
+    cache = 2 * 2 * shape["layers"] * (shape["tokens"] + new_tokens) * shape["width"] * b
+    return max(1, beams) * (cache + shape["vocab"] * (b + 16))
+
+
 def generate_continuations(model, prompts: np.ndarray, *, decoding: str = "beam", beams: int = 5,
                            new_tokens: int = 64, repetition_penalty: float = 1.0,
                            top_p: float = 0.9, batch_size: int = 256, eos_token_id: int = 2,
@@ -158,7 +170,9 @@ def generate_continuations(model, prompts: np.ndarray, *, decoding: str = "beam"
     ``decoding`` is ``beam`` (``beams``-way beam search), ``greedy`` or ``nucleus``
     (top-p sampling from one torch generator seeded by ``seed``).  End-of-sequence is masked until
     the last step, so exactly ``new_tokens`` come out for every prompt.  ``engine="hf"``
-    calls transformers' ``generate`` with the same settings instead.
+    calls transformers' ``generate`` with the same settings instead.  A batch that runs out
+    of GPU memory is halved (:func:`~collapse_utils.precision.run_in_batches`): beam search
+    and greedy decoding continue a block alike in any batch.
     """
     import torch
 
@@ -173,24 +187,26 @@ def generate_continuations(model, prompts: np.ndarray, *, decoding: str = "beam"
     sl, per = shard(n)
     local_prompts = torch.as_tensor(np.asarray(prompts[sl], dtype=np.int64), device=device)
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    out = []
+
+    def decode(start, stop):
+        x = local_prompts[start:stop]
+        if engine == "hf":
+            return _hf_generate(model, x, decoding=decoding, beams=beams, new_tokens=new_tokens,
+                                repetition_penalty=repetition_penalty, top_p=top_p,
+                                eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+        if decoding == "nucleus":
+            return nucleus_sample(model, x, new_tokens=new_tokens, top_p=top_p,
+                                  repetition_penalty=repetition_penalty,
+                                  eos_token_id=eos_token_id, generator=generator)
+        return beam_search(model, x, beams=beams if decoding == "beam" else 1,
+                           new_tokens=new_tokens, repetition_penalty=repetition_penalty,
+                           eos_token_id=eos_token_id)
+
+    bar = progress_bar(total=len(local_prompts), desc=decoding, unit="prompt", leave=False,
+                       disable=not progress)
     with torch.inference_mode(), autocast(device):
-        starts = range(0, len(local_prompts), batch_size)
-        for start in progress_bar(starts, desc=decoding, leave=False, disable=not progress):
-            x = local_prompts[start:start + batch_size]
-            if engine == "hf":
-                y = _hf_generate(model, x, decoding=decoding, beams=beams, new_tokens=new_tokens,
-                                 repetition_penalty=repetition_penalty, top_p=top_p,
-                                 eos_token_id=eos_token_id, pad_token_id=pad_token_id)
-            elif decoding == "nucleus":
-                y = nucleus_sample(model, x, new_tokens=new_tokens, top_p=top_p,
-                                   repetition_penalty=repetition_penalty,
-                                   eos_token_id=eos_token_id, generator=generator)
-            else:
-                y = beam_search(model, x, beams=beams if decoding == "beam" else 1,
-                                new_tokens=new_tokens, repetition_penalty=repetition_penalty,
-                                eos_token_id=eos_token_id)
-            out.append(y)
+        out, _ = run_in_batches(len(local_prompts), batch_size, decode, on_batch=bar.update)
+    bar.close()
     local = torch.cat(out) if out else torch.zeros((0, new_tokens), dtype=torch.long, device=device)
     result = gather_rows(local, n, per).cpu().numpy()
     if result.shape != (n, new_tokens):
