@@ -2,7 +2,7 @@
 
 Each chapter's graded exercises have one source, ``book/exercises/<chapter>.ipynb``,
 written in otter-grader's assign format (raw ``# BEGIN QUESTION`` / ``# BEGIN SOLUTION``
-/ ``# BEGIN TESTS`` cells; hidden test cells start with ``# HIDDEN``).  The book renders
+/ ``# BEGIN TESTS`` cells; each test cell opens with a ``# BEGIN TEST CONFIG`` block).  The book renders
 that notebook with its solutions folded (cells tagged ``hide-input``) and its tests
 removed (``remove-cell``); :func:`write_assignments` runs ``otter assign`` on it, which
 writes otter's layout per chapter::
@@ -34,8 +34,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import REPOSITORY_URL, __version__
-from . import RELEASE_URL
+from . import RELEASE_URL, REPOSITORY_URL, __version__
 
 #: the chapters with graded exercises, in reading order
 CHAPTERS = ("intro", "discrete", "gaussian", "gmm", "vae", "lm", "beyond", "definitions", "curation")

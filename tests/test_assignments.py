@@ -110,7 +110,8 @@ def _with_cell(nb_path, out, find, new_source, append=False):
 GAUSSIAN_STUBS = {
     "def c_M": "def c_M(M):\n    return np.sqrt(2 / np.pi) + 0 * np.asarray(M, dtype=float)\n\n"
                "def expected_sigma(sigma, M, n):\n    return sigma * c_M(M) ** n\n",
-    "def w2_gaussian": "def w2_gaussian(mu1, sigma1, mu2, sigma2):\n    return np.abs(np.asarray(mu1) - mu2)\n",
+    "def w2_gaussian": "def w2_gaussian(mu1, sigma1, mu2, sigma2):\n"
+                       "    return np.abs(np.asarray(mu1) - mu2)\n",
     "def simulate_variance": "def simulate_variance(M, fits, chains, ddof, rng):\n"
                              "    return np.ones((fits, chains))\n",
 }
@@ -225,12 +226,13 @@ def test_nets_only_where_torch_is_needed():
     """``[nets]`` (torch) only for what uses it: checked against the notebooks' own imports."""
     heavy = re.compile(r"import torch|from torch|collapse_utils import[^\n]*\b(vae|lm|compare)\b"
                        r"|from collapse_utils\.(vae|lm|compare)")
+    def uses(path):
+        return any(heavy.search(_text(c)) for c in _cells(path) if c["cell_type"] == "code")
+
     for chapter in CHAPTERS:
-        uses = any(heavy.search(_text(c)) for c in _cells(source_notebook(chapter)) if c["cell_type"] == "code")
-        assert uses == A.needs_nets(chapter), chapter
+        assert uses(source_notebook(chapter)) == A.needs_nets(chapter), chapter
     for path in BOOK_NOTEBOOKS:
-        uses = any(heavy.search(_text(c)) for c in _cells(path) if c["cell_type"] == "code")
-        assert uses == A.needs_nets(path.stem, exercises=False), path.name
+        assert uses(path) == A.needs_nets(path.stem, exercises=False), path.name
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
