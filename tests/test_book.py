@@ -57,7 +57,10 @@ def test_first_code_cell_installs_from_the_configured_repository(path):
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     src = "".join(first["source"])
     assert 'find_spec("collapse_utils") is None' in src
-    assert f'@ git+{CONFIG["repository"]["url"]}"' in src
+    import collapse_utils
+
+    assert f'@ {collapse_utils.RELEASE_URL}"' in src   # this release, not main; no git needed
+    assert collapse_utils.RELEASE_URL.startswith(CONFIG["repository"]["url"] + "/archive/refs/tags/")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
