@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from .. import precision
 from ..experiments import Experiment, RunOutput, cache_root, register, source_digest
 from ..loop import atomic_write_bytes, folder_lock, generation_rng, rng_for, warn
 from ..regimes import REGIMES, Regime, keep_real, make_regime
@@ -89,8 +90,9 @@ def run_one(settings: dict, *, seed: int, run_dir=None, resume: bool = False, pr
 
     Facts: ``n_params``, ``n_real`` (digits used), ``real_latent_std`` (the generation-0
     encoder's pooled std on the real digits it was trained on, the same statistic as
-    ``latent_std``) and the reader's reference on held-out real digits
-    (:func:`~collapse_utils.vae.measure.digit_reader`).
+    ``latent_std``), the reader's reference on held-out real digits
+    (:func:`~collapse_utils.vae.measure.digit_reader`), and ``precision`` and ``device``
+    (:func:`collapse_utils.precision.choose`; fp32 on a CPU).
     """
     import torch
 
@@ -128,8 +130,10 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
                        desc=f"VAE {s['regime']} seed {seed}")
     first = result.models[0]
     mu = latent_statistics(first, real[: s["latent_samples"]].float() / 255.0)
+    prec = precision.choose(device)
     facts = {"n_params": count_parameters(first), "n_real": n_real,
-             "real_latent_std": latent_summary(mu)["latent_std"], **reference}
+             "real_latent_std": latent_summary(mu)["latent_std"], **reference,
+             "precision": prec, "device": precision.describe(device, prec)}
     return RunOutput(result.generations, result.metrics, stand_in, facts)
 
 

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import precision
 from ..loop import run_generations
 from ..regimes import Regime
 from .data import DecodedStream, as_training_set
@@ -30,7 +31,13 @@ def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batc
     run equals an uninterrupted one bit for bit (on a GPU, cuDNN's non-deterministic
     kernels can change the rounding).  The model comes back in eval mode with
     ``train_stats``: the mean loss per image of the last epoch and the real and
-    synthetic images fed in all.
+    synthetic images fed in all, and the ``precision`` it ran in.
+
+    On a GPU: the real images are moved to it once per generation, the reparameterisation
+    noise is drawn there (from a CUDA generator seeded from ``rng``), the loss is summed there
+    (in fp64, as the CPU sums it in Python floats) and read once per generation; the network
+    runs under :func:`collapse_utils.precision.choose`'s precision (bf16 from capability 8.0,
+    else fp16 with a gradient scaler) with the Bernoulli likelihood in fp32 (:func:`forward`).
     """
 
     def fit(data, rng):
@@ -43,28 +50,59 @@ def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batc
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed_init)
             model = vae_class()(latent_dim, capacity)
-        model.to(device).train()
+        dev = torch.device(device)
+        model.to(dev).train()
+        prec = precision.choose(dev)
+        scaler = precision.scaler(prec, dev)
         gen = torch.Generator().manual_seed(seed_train)
+        on_gpu = dev.type == "cuda"
+        if on_gpu:   # the real digits once, and the noise drawn where it is used
+            ts = type(ts)(None if ts.real is None else ts.real.to(dev), ts.streams)
+            noise_gen = torch.Generator(device=dev).manual_seed(seed_train)
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         n_real = n_seen = 0
         for _ in range(int(epochs)):
-            total, seen = 0.0, 0
+            total, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
             for pos in torch.randperm(len(ts), generator=gen).split(int(batch_size)):
-                x, k_real = ts.batch(pos, gen, device)
-                noise = torch.randn(len(x), latent_dim, generator=gen).to(device)
-                recon, mu, logvar = model(x, noise)
+                x, k_real = ts.batch(pos, gen, dev)
+                if on_gpu:
+                    noise = torch.randn(len(x), latent_dim, generator=noise_gen, device=dev)
+                else:
+                    noise = torch.randn(len(x), latent_dim, generator=gen)
+                recon, mu, logvar = forward(model, x, noise, prec)
                 loss = vae_loss(recon, x, mu, logvar, beta)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, seen = total + float(loss.detach()), seen + len(x)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                total, seen = total + loss.detach().double(), seen + len(x)
                 n_real, n_seen = n_real + k_real, n_seen + len(x)
         model.eval()
-        model.train_stats = {"loss": total / seen, "real_images": n_real,
-                             "synthetic_images": n_seen - n_real}
+        model.train_stats = {"loss": float(total) / seen, "real_images": n_real,
+                             "synthetic_images": n_seen - n_real, "precision": prec}
         return model
 
     return fit
+
+
+def forward(model, x, noise, prec: str = "fp32"):
+    """(reconstruction, mu, logvar) of ``model`` under ``prec``: the model's own forward in
+    fp32; under bf16 or fp16 the network up to the decoder's last layer is autocast and the
+    sigmoid and the loss see fp32 logits, since a 16-bit sigmoid rounds pixel means near 1 to
+    exactly 1 (fp16 from a logit of about 8, bf16 from about 5.5), where the Bernoulli
+    likelihood's gradient is infinite."""
+    import torch
+
+    if prec == "fp32":
+        return model(x, noise)
+    head, last = model.decoder[:-1], model.decoder[-1]
+    if not isinstance(last, torch.nn.Sigmoid):
+        raise TypeError(f"the decoder must end in a Sigmoid; got {type(last).__name__}")
+    with precision.autocast(x.device, prec):
+        mu, logvar = model.encode(x)
+        mu, logvar = mu.float(), logvar.float()
+        logits = head(mu + noise * torch.exp(0.5 * logvar))
+    return torch.sigmoid(logits.float()), mu, logvar
 
 
 def sample_stream(model, m: int, rng=None) -> DecodedStream:
