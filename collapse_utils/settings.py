@@ -103,7 +103,12 @@ class Setting:
         if self.sweep:
             if isinstance(value, str):
                 text = value.strip()
-                value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
+                try:
+                    value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{name} must be {self.allowed()} (a JSON list or "
+                                     f"comma-separated); got {text!r}: {err.msg} at character "
+                                     f"{err.pos + 1}") from None
             if not isinstance(value, (list, tuple)):
                 value = [value]
             if not value:
@@ -152,8 +157,8 @@ class Setting:
             elif t is list:
                 try:
                     v = json.loads(text)
-                except json.JSONDecodeError:
-                    raise bad() from None
+                except json.JSONDecodeError as err:
+                    raise bad(f" ({err.msg} at character {err.pos + 1})") from None
         if t is bool and not isinstance(v, bool):
             raise bad()
         if t is int:

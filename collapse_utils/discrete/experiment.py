@@ -88,9 +88,15 @@ def initial_distribution(settings: dict) -> np.ndarray:
 
 
 def check(settings: dict) -> None:
-    """The relation the schema cannot check alone: an explicit p0 is a distribution."""
-    if settings.get("p0") is not None:
-        check_distribution(settings["p0"])
+    """The relation the schema cannot check alone: an explicit p0 is a list of numbers that is
+    a distribution."""
+    p0 = settings.get("p0")
+    if p0 is not None:
+        odd = [v for v in p0 if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if odd:
+            raise ValueError(f"p0 must be a JSON list of K >= 1 probabilities (numbers that sum "
+                             f"to 1), e.g. [0.5, 0.3, 0.2]; got {odd[0]!r} in {p0!r}")
+        check_distribution(p0)
 
 
 def summary_metrics(P) -> dict:

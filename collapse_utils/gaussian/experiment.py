@@ -59,6 +59,9 @@ GAUSSIAN_SETTINGS = {
 
 def check_gaussian(s: dict) -> None:
     """Relations between the settings of ``gaussian``."""
+    if min(s["M"]) <= s["dim"]:
+        raise ValueError(f"M must exceed dim ({s['dim']}): a fit to M <= dim points in dim "
+                         f"dimensions has a singular covariance; got M {min(s['M'])}")
     if "superlinear" in s["schedule"] and not s["power"] > 1:
         raise ValueError(f"power must be > 1 for a superlinear schedule; got {s['power']}")
     if s["dim"] > 1 and any(src != "normal" for src in s["source"]):
