@@ -10,16 +10,23 @@
 Every setting printed by ``settings`` can be overridden on ``run`` with
 ``--name value`` (dashes or underscores), so any experiment runs at any size.
 Bad arguments exit with status 2 and one line naming the argument and what is
-allowed; no traceback.
+allowed; a folder that cannot be written is found before any work starts.  An error of the
+machine (a full disk, memory that ran out) exits with status 1 and one line naming the path
+or the settings; an interrupt with status 130.  No traceback.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
+import tempfile
+from concurrent.futures import BrokenExecutor
+from pathlib import Path
 
 from .book import build_book
-from .experiments import experiments, get_experiment, resolve_settings, run_experiment
+from .experiments import cache_root, experiments, get_experiment, resolve_settings, run_experiment
 from .profiles import PROFILES
 from .settings import describe
 
@@ -89,9 +96,54 @@ def _split_overrides(extra: list[str]) -> dict[str, str]:
     return overrides
 
 
+def writable_folder(folder, name: str) -> Path:
+    """``folder`` if files can be written there (made when missing), else UsageError naming
+    ``name``: checked before any work, so that no computation ends in a failed write."""
+    if not str(folder).strip():
+        raise UsageError(f"{name}: must be a folder; got {str(folder)!r}")
+    path = Path(folder).expanduser()
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is a file" if probe == path else f"cannot be made: {probe} is a file"
+        raise UsageError(f"{name}: {path} {what}; give a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise UsageError(f"{name}: {path} cannot be written ({err.strerror} in {probe})") from None
+    return path
+
+
+def _cache_name() -> str:
+    return "COLLAPSE_CACHE" if os.environ.get("COLLAPSE_CACHE") else \
+        "the run cache (~/.cache/collapse_utils; set COLLAPSE_CACHE for another)"
+
+
+def _memory_error(err: BaseException, overrides: dict) -> str:
+    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
+    detail = f" ({err})" if str(err) else ""
+    if given:
+        return f"memory ran out{detail}; smaller values of the settings given ({given}) need less"
+    return f"memory ran out{detail}; a smaller profile or smaller settings need less"
+
+
+def _os_error(err: OSError) -> str:
+    text = err.strerror or str(err) or type(err).__name__
+    if err.filename is not None:
+        text += f": {err.filename}"
+        if getattr(err, "filename2", None) is not None:
+            text += f" -> {err.filename2}"
+    if err.errno == errno.ENOSPC:
+        text += " (free some space; finished generations are kept, rerun with --resume)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = _base_parser()
+    args, overrides = None, {}
     try:
         args, extra = parser.parse_known_args(argv)
         if args.command == "list":
@@ -128,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
             from .assignments import write_assignments
 
+            writable_folder(args.out, "argument --out")
             write_assignments(args.chapters, args.out, check=args.check)
             return 0
         get_experiment(args.experiment)  # a bad name fails before anything else
@@ -142,16 +195,35 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.seed < 0:
             raise UsageError(f"argument --seed: must be a non-negative integer; got {args.seed}")
+        overrides = _split_overrides(extra)
+        resolve_settings(args.experiment, args.profile, overrides)   # bad settings first
+        writable_folder(cache_root(), _cache_name())
+        if args.out is not None:
+            writable_folder(args.out, "argument --out")
         record = run_experiment(args.experiment, profile=args.profile, seed=args.seed,
-                                overrides=_split_overrides(extra), out=args.out,
+                                overrides=overrides, out=args.out,
                                 resume=args.resume, progress=not args.quiet)
     except (UsageError, ValueError) as err:
         print(f"collapse_utils: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("collapse_utils: interrupted; finished generations are saved, rerun with --resume",
-              file=sys.stderr)
+        if args is not None and args.command == "book":
+            print("collapse_utils: interrupted; the chapters executed so far are cached, "
+                  "the build's processes have ended", file=sys.stderr)
+        else:
+            print("collapse_utils: interrupted; finished generations are saved, rerun with --resume",
+                  file=sys.stderr)
         return 130
+    except MemoryError as err:
+        print(f"collapse_utils: error: {_memory_error(err, overrides)}", file=sys.stderr)
+        return 1
+    except BrokenExecutor:
+        print("collapse_utils: error: a worker process died (killed, e.g. when memory ran out); "
+              "finished runs are kept, rerun with --resume", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"collapse_utils: error: {_os_error(err)}", file=sys.stderr)
+        return 1
     if record.stand_in:
         print(f"STAND-IN: {record.stand_in}")
     runs = record.data["runs"]
