@@ -250,10 +250,16 @@ REGIMES = ("replace", "accumulate", "accumulate-subsample", "keep-real")
 
 def make_regime(name: str, *, real_fraction: float = 0.1, budget: int | None = None,
                 accept: Callable | None = None, correct: Callable | None = None,
-                gamma: float = 0.5, max_rounds: int = 20) -> Regime:
-    """A regime by name: one of :data:`REGIMES` (``keep-real`` keeps ``real_fraction``) or
-    of :data:`CURATION_REGIMES` (``verify`` needs ``accept``, ``self-correct`` needs
-    ``correct`` and ``gamma``; see :class:`Verify` and :class:`SelfCorrect`)."""
+                gamma: float = 0.5, max_rounds: int = 20, score: Callable | None = None,
+                keep: float = 0.05) -> Regime:
+    """A regime by name: one of :data:`REGIMES` (``keep-real`` keeps ``real_fraction``), of
+    :data:`CURATION_REGIMES` (``verify`` needs ``accept``, ``self-correct`` needs
+    ``correct`` and ``gamma``; see :class:`Verify` and :class:`SelfCorrect`) or of
+    :data:`SELECTION_REGIMES` (``score`` and ``keep``; see :class:`Select`)."""
+    if name in ("select", "accumulate-select"):
+        if score is None:
+            raise ValueError(f"regime {name} needs a score(samples, rng) function")
+        return make_selection_regime(name, score, keep)
     if name in ("verify", "self-correct"):
         return _make_curation_regime(name, accept=accept, correct=correct, gamma=gamma,
                                      max_rounds=max_rounds)
@@ -412,6 +418,88 @@ class SelfCorrect(Regime):
 
 #: the curation regimes; families that can verify or correct their samples accept them
 CURATION_REGIMES = ("verify", "self-correct")
+
+
+# ----------------------------------------------------------------------------- selection
+def top_k(scores: np.ndarray, m: int) -> np.ndarray:
+    """Per chain (leading axes of ``scores``), the indices of the ``m`` highest scores, in
+    draw order.  A partition, not a sort (linear time: the selector ranks thousands of draws
+    per chain and generation); ties at the cut-off are broken by ``np.argpartition``,
+    deterministically."""
+    scores = np.asarray(scores, dtype=float)
+    n = scores.shape[-1]
+    if m >= n:
+        return np.broadcast_to(np.arange(n), scores.shape).copy()
+    order = np.argpartition(-scores, m - 1, axis=-1)[..., :m]
+    return np.sort(order, axis=-1)
+
+
+@dataclass(frozen=True, repr=False)
+class Select(Regime):
+    """Keep the "best" fresh model samples: draw M_{i+1} / ``keep`` samples, keep the M_{i+1}
+    with the highest ``score``, then train on them alone (``base="replace"``, the regime
+    ``select``) or add them to everything so far (``base="accumulate"``, the regime
+    ``accumulate-select``) (Qiao et al., "When sample selection bias precipitates model
+    collapse": the README's Table 1 compares the four cells replace / accumulate, with and
+    without selection).
+
+    ``score(samples, rng)`` returns one number per sample (shape ``samples.shape[:axis + 1]``),
+    higher for a sample the selector prefers: the likelihood under the current model, minus
+    the distance to a target.  Unlike :class:`Verify`, whose verifier knows the *real*
+    distribution, the selector's preference comes from inside the loop or from a fixed bias,
+    so what it keeps is narrower than what the model drew, and nothing pulls it back.
+    """
+
+    score: Callable = None
+    keep: float = 0.05
+    base: str = "replace"
+    name = "select"
+
+    def __post_init__(self):
+        if not callable(self.score):
+            raise ValueError("score must be a callable (samples, rng) -> one score per sample")
+        if not (0.0 < self.keep <= 1.0) or not math.isfinite(self.keep):
+            raise ValueError(f"keep must lie in (0, 1]; got {self.keep!r}")
+        if self.base not in ("replace", "accumulate"):
+            raise ValueError(f"base must be one of replace, accumulate; got {self.base!r}")
+
+    @property
+    def uses_pool(self):  # type: ignore[override]
+        return self.base == "accumulate"
+
+    def drawn(self, m: int) -> int:
+        """How many samples are drawn to keep ``m``: ceil(m / keep) (rounded for float noise)."""
+        return int(math.ceil(round(m / self.keep, 9)))
+
+    def next_data(self, draw, m, *, previous, real, pool, rng, axis=0):
+        batch = draw(self.drawn(m))
+        scores = np.asarray(self.score(batch, rng), dtype=float)
+        if scores.shape != tuple(np.shape(batch)[:axis + 1]):
+            raise ValueError(f"score must return one number per sample, shape "
+                             f"{np.shape(batch)[:axis + 1]}; got {scores.shape}")
+        index = top_k(scores, m)
+        if axis > 0 and isinstance(batch, np.ndarray):
+            kept = take_per_chain(batch, index, axis)
+        else:
+            kept = take(batch, index, axis)
+        if self.base == "accumulate":
+            return concat([*pool, kept], axis), kept
+        return kept, kept
+
+    def describe(self) -> str:
+        prefix = "accumulate-select" if self.base == "accumulate" else "select"
+        return f"{prefix}(keep={self.keep:g})"
+
+
+#: the selection regimes: replace or accumulate, training on the samples a selector prefers
+SELECTION_REGIMES = ("select", "accumulate-select")
+
+
+def make_selection_regime(name: str, score: Callable, keep: float = 0.05) -> Select:
+    """``select`` (replace + select) or ``accumulate-select`` with ``score`` and ``keep``."""
+    if name not in SELECTION_REGIMES:
+        raise ValueError(f"regime must be one of {', '.join(SELECTION_REGIMES)}; got {name!r}")
+    return Select(score, keep, "accumulate" if name == "accumulate-select" else "replace")
 
 
 def _make_curation_regime(name: str, *, accept, correct, gamma, max_rounds) -> Regime:
