@@ -5,6 +5,8 @@ One job per module:
     theory      exact 1-D moments after n fits (c_M, E sigma_n, E W_2^2, ...), E log det Sigma_n;
                 the curation regimes' moments (self-correct exactly, verify's fixed point)
     curation    the verifier (rejection sampling with the density ratio) and the corrector
+    selection   selection bias: the nearest-the-mean selector, its exact recursion, the
+                experiment ``gaussian-selection``
     w2          2-Wasserstein distances: Gaussian to Gaussian (Gelbrich), Gaussian to a 1-D sample
     simulate    many chains at once through the core loop, on sufficient statistics
     experiment  the experiments ``gaussian``, ``gaussian-curation`` and ``gaussian-intro``
@@ -13,6 +15,7 @@ One job per module:
 Generations are the loop's everywhere: generation 0 is the fit to the real data D_0,
 so generation g holds the model after n = g + 1 fits; theory functions take n.
 """
+from . import selection  # noqa: F401  (registers gaussian-selection)
 from .experiment import (REFERENCE_SIZE, chain_mean, chain_summaries, example_covariance, probe_direction,
                          run_gaussian, run_intro)
 from .simulate import (METHODS, SOURCES, draw_points, draw_stats, fit_gaussian, pack,
