@@ -36,8 +36,11 @@ import numpy as np
 from .experiments import get_experiment, resolve_settings, run
 from .profiles import current_profile
 
-#: the regimes of the table, in column order
-REGIMES = ("replace", "accumulate", "accumulate-subsample", "keep-real", "verify")
+#: the regimes of the table, in column order: the data regimes, curation, and selection
+#: (``select`` trains on the samples a selector prefers, ``accumulate-select`` adds them to
+#: everything so far; Qiao et al., "When sample selection bias precipitates model collapse")
+REGIMES = ("replace", "accumulate", "accumulate-subsample", "keep-real", "verify", "select",
+           "accumulate-select")
 #: the real share of keep-real in every row
 REAL_FRACTION = 0.1
 
@@ -88,6 +91,14 @@ FAMILIES: tuple[Family, ...] = (
                   "paper": dict(chains=5000, generations=200)},
            # points: accumulate-subsample has no sufficient-statistics law (gaussian.check)
            fixed=dict(M=[20], method="points"), show=("M", "chains", "generations")),
+    # the same M, chains and generations as the Gaussian row; the selector keeps the 5% of
+    # draws nearest the model's mean; the distance is the variance lost, as a spread falling
+    Family("Gaussian, selected", "gaussian-selection", "dispersion_ratio_mean",
+           "fitted sigma^2, falling (mean over chains; ML fits)", direction=-1,
+           sizes={"smoke": dict(chains=500, generations=50),
+                  "default": dict(chains=2000, generations=100),
+                  "paper": dict(chains=5000, generations=200)},
+           fixed=dict(M=20, keep=[0.05]), show=("M", "keep", "chains", "generations")),
     Family("discrete", "discrete", "gini_simpson_mean",
            "Gini-Simpson diversity, falling (mean over chains)", direction=-1,
            show=("K", "M", "chains", "generations")),
