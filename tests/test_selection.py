@@ -1,0 +1,144 @@
+"""Selection bias (Qiao et al.): the Select regime, the Gaussian's exact recursion, the 10-D set-up.
+
+Resume equal to an uninterrupted run is tested for every registered experiment in
+tests/test_experiments.py (gaussian-selection and gmm-selection included).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import collapse_utils as cu
+from collapse_utils import regimes
+from collapse_utils.experiments import resolve_settings
+from collapse_utils.gaussian import selection as gsel
+from collapse_utils.gaussian.theory import truncated_variance
+from collapse_utils.gmm import selection as msel
+
+
+# ----------------------------------------------------------------------------- the regime
+def test_select_keeps_the_top_scores_of_each_chain_in_draw_order():
+    rng = np.random.default_rng(0)
+    batch = rng.standard_normal((3, 40))
+    regime = regimes.Select(lambda x, rng: -np.abs(x), keep=0.25)
+    kept, new = regime.next_data(lambda k: batch[:, :k], 10, previous=None, real=None, pool=[],
+                                 rng=rng, axis=1)
+    assert kept.shape == (3, 10) and kept is new
+    for c in range(3):
+        expected = batch[c][np.sort(np.argsort(np.abs(batch[c]))[:10])]
+        assert np.array_equal(kept[c], expected)
+
+
+def test_accumulate_select_adds_the_kept_samples_to_the_pool():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal(5)
+    regime = regimes.make_regime("accumulate-select", score=lambda x, rng: x, keep=0.5)
+    assert regime.uses_pool and regime.drawn(5) == 10
+    train, new = regime.next_data(lambda k: np.arange(k, dtype=float), 5, previous=real, real=real,
+                                  pool=[real], rng=rng)
+    assert np.array_equal(new, [5, 6, 7, 8, 9]) and np.array_equal(train, np.r_[real, new])
+    assert regimes.make_regime("select", score=lambda x, rng: x).uses_pool is False
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(keep=0.0), "keep must lie in (0, 1]"),
+    (dict(keep=1.5), "keep must lie in (0, 1]"),
+    (dict(base="subsample"), "base must be one of replace, accumulate"),
+    (dict(score=None), "score must be a callable"),
+])
+def test_bad_select_arguments_fail_in_one_line(kwargs, needle):
+    args = {"score": lambda x, rng: x, **kwargs}
+    with pytest.raises(ValueError) as err:
+        regimes.Select(**args)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_make_regime_needs_a_score_for_selection():
+    with pytest.raises(ValueError, match="needs a score"):
+        regimes.make_regime("select")
+
+
+# ----------------------------------------------------------------------------- the 1-D theory
+def test_selection_theory_reduces_to_the_plain_regimes():
+    M = 50
+    plain = gsel.selection_theory(30, M, 1.0, "select")
+    assert np.allclose(plain, ((M - 1) / M) ** np.arange(1, 32))
+    assert np.allclose(gsel.selection_theory(30, M, 0.3, "replace"), plain)
+    assert gsel.selection_kappa(1.0) == 1.0
+    assert gsel.selection_kappa(0.5) == pytest.approx(truncated_variance(0.6744897501960817))
+    acc = gsel.selection_theory(2000, M, 0.05, "accumulate")
+    assert acc[-1] > 0.97 * acc[0]   # accumulate alone keeps the variance
+
+
+def test_accumulate_select_is_a_power_law_with_exponent_one_minus_kappa():
+    keep = 0.2
+    th = gsel.selection_theory(4000, 10_000, keep, "accumulate-select")
+    slope = np.log(th[4000] / th[2000]) / np.log(4001 / 2001)
+    assert slope == pytest.approx(-gsel.power_law_exponent(keep), rel=0.02)
+
+
+@pytest.mark.parametrize("regime", ["select", "accumulate-select", "replace", "accumulate"])
+def test_gaussian_selection_follows_its_recursion(regime):
+    """Mean over 400 chains of S_g^2 against the recursion: within 4 standard errors plus 3% (the
+    top-M rule keeps the M nearest of finitely many draws; the recursion is their limit)."""
+    M, G, keep = 100, 12, 0.1
+    rec = cu.run("gaussian-selection", "smoke", progress=False, M=M, generations=G, chains=400,
+                 keep=[keep], regime=[regime])
+    sim = rec.metric("dispersion_ratio_mean")[0]
+    se = rec.metric("dispersion_ratio_sd")[0] / np.sqrt(400)
+    th = gsel.selection_theory(G, M, keep, regime)
+    for g in (1, 3, G) if regime != "select" else (1, 2):
+        assert abs(sim[g] - th[g]) < 4 * se[g] + 0.03 * th[g], (g, sim[g], th[g])
+
+
+def test_accumulate_select_collapses_where_accumulate_does_not():
+    rec = cu.run("gaussian-selection", "smoke", progress=False, M=50, generations=40, chains=100)
+    end = {r: rec.metric("dispersion_ratio_mean", regime=r)[0, -1] for r in gsel.SELECTION_CHOICES}
+    assert end["accumulate"] > 0.9 and end["accumulate-select"] < 0.05 and end["select"] < 1e-20
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (dict(keep=[0.0]), "keep must be"),
+    (dict(regime=["verify"]), "regime must be"),
+    (dict(M=1), "M must be"),
+])
+def test_gaussian_selection_rejects_bad_settings_in_one_line(overrides, needle):
+    with pytest.raises(ValueError) as err:
+        resolve_settings("gaussian-selection", "smoke", overrides)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- Qiao et al.'s 10-D set-up
+def test_truth_and_dispersion_follow_their_code():
+    truth = msel.make_truth("unequal-mixture", 10, np.random.default_rng(3))
+    assert np.allclose(truth.model.weights, [0.8, 0.2])
+    x = msel.sample_model(truth.model, 200_000, np.random.default_rng(4))
+    assert msel.dispersion(truth.model) == pytest.approx(2 * np.trace(np.cov(x.T)), rel=0.02)
+    lap = msel.make_truth("laplace", 4, np.random.default_rng(5)).model
+    y = msel.sample_model(lap, 200_000, np.random.default_rng(6))
+    assert msel.dispersion(lap) == pytest.approx(2 * np.trace(np.cov(y.T)), rel=0.02)
+
+
+def test_em_recovers_a_mixture():
+    truth = msel.make_truth("mixture", 3, np.random.default_rng(7)).model
+    x = msel.sample_model(truth, 20_000, np.random.default_rng(8))
+    fit = msel.em_fit(x, truth)
+    assert fit.converged and np.allclose(np.sort(fit.weights), [0.5, 0.5], atol=0.03)
+    assert msel.dispersion(fit) == pytest.approx(msel.dispersion(truth), rel=0.05)
+
+
+def test_selection_collapses_every_family_at_small_sizes():
+    rec = cu.run("gmm-selection", "smoke", progress=False, dim=3, points=40, generations=15, seeds=1)
+    for fam in msel.SELECTION_FAMILIES:
+        end = {r: rec.metric("dispersion_ratio", family=fam, regime=r)[0, -1] for r in msel.SELECTION_REGIMES_10D}
+        assert end["select"] < 1e-3, fam
+        assert end["accumulate-select"] < 0.5 * end["accumulate"], (fam, end)
+
+
+def test_gmm_selection_rejects_bad_settings_in_one_line():
+    with pytest.raises(ValueError) as err:
+        resolve_settings("gmm-selection", "smoke", {"points": 5, "dim": 10})
+    assert "points must exceed dim" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        resolve_settings("gmm-selection", "smoke", {"family": ["cauchy"]})
+    assert "family must be" in str(err.value) and "\n" not in str(err.value)
