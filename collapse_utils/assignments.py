@@ -142,7 +142,7 @@ def student_link_cell(chapter: str) -> str:
         "hidden tests on it. Work in the student version instead, with empty answers and the public",
         f"checks only: [open it in Colab]({urls['colab']}), or download it from",
         f"[GitHub]({urls['github']}) for Jupyter. (The Colab button at the top of this page opens",
-        "the source, hidden tests included.)",
+        "the student version too.)",
         ":::"])
 
 

@@ -218,3 +218,16 @@ def test_readme_describes_the_stand_ins_the_code_runs():
     backends = {p: resolve_settings("lm", p)["backend"] for p in ("smoke", "default", "paper")}
     assert backends == {"smoke": "tiny", "default": "auto", "paper": "auto"}, backends
     assert "trains a tiny OPT from scratch" not in text
+
+
+def test_exercises_pages_colab_button_opens_the_student_copy(smoke_book):
+    """On an exercises page the theme's Colab button opened the source with the hidden tests;
+    book/_ext/student_launch.py points it at the release's student copy."""
+    from collapse_utils.assignments import student_copy_urls
+
+    assert smoke_book.returncode == 0, smoke_book.log[-3000:]
+    page = (smoke_book.html / "book" / "exercises" / "gaussian.html").read_text()
+    assert student_copy_urls("gaussian")["colab"] in page
+    assert "/blob/main/book/exercises/gaussian.ipynb" not in page
+    chapter = (smoke_book.html / "book" / "gaussian.html").read_text()
+    assert "/blob/main/book/gaussian.ipynb" in chapter   # other pages keep their own notebook
