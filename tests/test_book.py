@@ -231,3 +231,16 @@ def test_exercises_pages_colab_button_opens_the_student_copy(smoke_book):
     assert "/blob/main/book/exercises/gaussian.ipynb" not in page
     chapter = (smoke_book.html / "book" / "gaussian.html").read_text()
     assert "/blob/main/book/gaussian.ipynb" in chapter   # other pages keep their own notebook
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_define_the_math_macros_they_use(path):
+    """_config.yml's MathJax macros reach only the rendered book: a chapter that writes \\E or
+    \\N defines them itself for Jupyter and Colab (a hidden markdown cell)."""
+    from collapse_utils.assignments import MATH_MACROS, macros_cell
+
+    assert set(MATH_MACROS) == set(CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"])
+    cells = json.loads(path.read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    if re.search(r"\\[EN](?![A-Za-z])", text):
+        assert any("".join(c["source"]) == macros_cell() for c in cells), path.name
