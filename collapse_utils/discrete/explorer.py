@@ -1,4 +1,4 @@
-"""The chapter's explorer: sliders for M, the Zipf exponent and the number of generations.
+"""The chapter's explorer: sliders for K, the Zipf exponent, M and the number of generations.
 
 Every redraw reads (or runs) the ``discrete`` experiment through the run cache,
 so the explorer shows exactly what the chapter's static figure shows at its
@@ -11,6 +11,8 @@ from .figures import plot_support, plot_survival
 
 #: the explorer's starting values (the static figure beside it uses the same)
 EXPLORER_DEFAULTS = {"M": 50, "zipf_exponent": 1.0, "generations": 300}
+#: the sliders' short labels
+SHORT = {"zipf_exponent": "Zipf s"}
 
 
 def explore_record(M: int, zipf_exponent: float, generations: int, K: int = 20, **overrides):
@@ -38,8 +40,9 @@ def explore_figure(record):
     return fig
 
 
-def explorer(K: int = 20, **overrides):
-    """An ipywidgets explorer of :func:`explore_figure`, starting at :data:`EXPLORER_DEFAULTS`."""
+def explorer(**overrides):
+    """An ipywidgets explorer of :func:`explore_figure` with the controls of the rendered book's
+    in-page explorer (:data:`collapse_utils.explorers.CONTROLS`), starting at :data:`EXPLORER_DEFAULTS`."""
     try:
         import ipywidgets as w
     except ImportError:  # pragma: no cover - the static figure stands beside it
@@ -48,18 +51,18 @@ def explorer(K: int = 20, **overrides):
         return None
     import matplotlib.pyplot as plt
 
-    def show(M, zipf_exponent, generations):
+    from ..explorers import CONTROLS
+
+    def show(K, zipf_exponent, M, generations):
         fig = explore_figure(explore_record(M, zipf_exponent, generations, K=K, **overrides))
         plt.show()
         plt.close(fig)
 
-    start = EXPLORER_DEFAULTS
-    return w.interact(
-        show,
-        M=w.IntSlider(value=start["M"], min=10, max=400, step=10, description="M",
-                      continuous_update=False),
-        zipf_exponent=w.FloatSlider(value=start["zipf_exponent"], min=0.0, max=3.0, step=0.1,
-                                    description="Zipf s", continuous_update=False),
-        generations=w.IntSlider(value=start["generations"], min=10, max=1000, step=10,
-                                description="generations", continuous_update=False),
-    )
+    sliders = {}
+    for c in CONTROLS["discrete"]:
+        start = EXPLORER_DEFAULTS.get(c["name"], c["value"])
+        make = w.IntSlider if isinstance(c["step"], int) else w.FloatSlider
+        sliders[c["name"]] = make(value=start, min=c["min"], max=c["max"], step=c["step"],
+                                  description=SHORT.get(c["name"], c["name"]),
+                                  continuous_update=False)
+    return w.interact(show, **sliders)
