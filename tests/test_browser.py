@@ -9,7 +9,14 @@ reported).  A page fails when it
 * shows an image that did not load, or a local file that answered with an error;
 * has a cell output that is a bare number (``0``, ``0.25``, ``np.float64(0.25)``), an
   object repr (``<Figure size 640x480 with 1 Axes>``, ``<... at 0x7f...>``) or a traceback;
-* logs an error to the console (an exception, ``console.error``, a failed resource).
+* logs an error to the console (an exception, ``console.error``, a failed resource);
+* has an in-page explorer (book/_static/explorers.js) that does not draw, whose drawing and
+  printed statistic do not change when a control moves (by a script and by the keyboard), or
+  whose Reset does not restore the control; or self-check questions that do not answer (the
+  right option or number marked right, a wrong option marked wrong).
+
+Pages with explorers or questions are checked again at phone width (390 px), where nothing may
+be wider than the screen.
 
 Chromium is driven over the Chrome DevTools Protocol (a websocket, ``websocket-client``);
 no browser is downloaded.  Without Chromium the test is skipped (``apt-get install
@@ -80,10 +87,80 @@ PAGE_PROBE = r"""
       .filter(img => !(img.complete && img.naturalWidth > 0))
       .map(img => img.getAttribute('src')),
     tracebacks: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error').length,
+    interactive: document.querySelectorAll('.mc-explorer, .mc-quiz').length,
     outputs: outputs,
   });
 })()
 """
+
+# What runs once the page is checked, where it has explorers or questions: drive each one.
+# Returns a JSON string: a list of problems, and how many explorers and questions it tried.
+INTERACT_PROBE = r"""
+(async () => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const problems = [];
+  const until = async (test, ms) => { const end = Date.now() + ms; while (!test() && Date.now() < end) await sleep(25); return test(); };
+  const explorers = Array.from(document.querySelectorAll('.mc-explorer'));
+  for (const el of explorers) {
+    const kind = el.dataset.kind;
+    if (!el.querySelector('canvas')) { problems.push(`explorer ${kind}: never started (no canvas)`); continue; }
+    if (!await until(() => el.dataset.state === 'done', 20000)) { problems.push(`explorer ${kind}: did not reach its last generation`); continue; }
+    const canvas = el.querySelector('canvas'), stat = el.querySelector('.mc-ex-stat');
+    if (canvas.width < 100 || canvas.height < 100) problems.push(`explorer ${kind}: canvas ${canvas.width}x${canvas.height}`);
+    const before = [canvas.toDataURL(), stat.textContent];
+    const slider = el.querySelector('input[type=range]');
+    const start = slider.value;
+    slider.value = String(+slider.value === +slider.min ? +slider.max : +slider.min);
+    slider.dispatchEvent(new Event('input', {bubbles: true}));
+    if (!await until(() => el.dataset.state === 'done', 20000)) { problems.push(`explorer ${kind}: did not finish after a control moved`); continue; }
+    if (canvas.toDataURL() === before[0]) problems.push(`explorer ${kind}: the drawing did not change when ${slider.name} moved`);
+    if (stat.textContent === before[1]) problems.push(`explorer ${kind}: the statistic did not change when ${slider.name} moved`);
+    el.querySelector('.mc-ex-reset').click();
+    if (slider.value !== start) problems.push(`explorer ${kind}: Reset left ${slider.name} at ${slider.value}, not ${start}`);
+    await until(() => el.dataset.state === 'done', 20000);
+    if (document.documentElement.clientWidth < 500) {
+      const r = el.getBoundingClientRect();
+      if (r.right > document.documentElement.clientWidth + 1) problems.push(`explorer ${kind}: ${Math.round(r.width)} px wide on a phone`);
+    }
+  }
+  const quizzes = Array.from(document.querySelectorAll('.mc-quiz'));
+  let questions = 0;
+  for (const el of quizzes) {
+    if (el.dataset.ready !== 'true') { problems.push('self-check questions were not built'); continue; }
+    const data = JSON.parse(el.dataset.quiz);
+    const forms = el.querySelectorAll('form.mc-quiz-q');
+    data.forEach((q, i) => {
+      const form = forms[i], feedback = form.querySelector('.mc-quiz-feedback');
+      questions += 1;
+      const submit = () => form.querySelector('button[type=submit]').click();
+      if (q.type === 'number') {
+        form.querySelector('input').value = q.shown;
+        submit();
+        if (form.dataset.answered !== 'right') problems.push(`question ${i + 1}: the right number ${q.shown} was not accepted`);
+        form.querySelector('input').value = String(q.answer * 3 + 1);
+        submit();
+        if (form.dataset.answered !== 'wrong') problems.push(`question ${i + 1}: a wrong number was accepted`);
+      } else {
+        const radios = form.querySelectorAll('input[type=radio]');
+        const wrong = q.options.findIndex(o => !o.correct), right = q.options.findIndex(o => o.correct);
+        radios[wrong].checked = true; submit();
+        if (form.dataset.answered !== 'wrong' || !feedback.textContent.trim()) problems.push(`question ${i + 1}: a wrong option was not marked wrong`);
+        radios[right].checked = true; submit();
+        if (form.dataset.answered !== 'right') problems.push(`question ${i + 1}: the right option was not marked right`);
+      }
+    });
+  }
+  if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1) {
+    problems.push(`the page is ${document.documentElement.scrollWidth} px wide in a ${document.documentElement.clientWidth} px window`);
+  }
+  const first = explorers[0] || quizzes[0];
+  if (first) first.scrollIntoView();
+  await sleep(100);
+  return JSON.stringify({problems, explorers: explorers.length, questions});
+})()
+"""
+PHONE = dict(width=390, height=844, deviceScaleFactor=2, mobile=True)
+
 
 # TeX that MathJax never saw: its delimiters, or a command inside $...$ that MyST did not parse
 RAW_TEX = re.compile(r"\\\(|\\\[|\\begin\{|\$\$|\$[^$]{0,80}?\\[A-Za-z]{2,}"
@@ -290,9 +367,41 @@ def chromium(executable: str):
 
 
 # ----------------------------------------------------------------------------- checks
-def check_page(cdp: CDP, url: str, screenshot: Path | None = None) -> list[str]:
-    """Open ``url`` and return what is wrong with it (an empty list when nothing is)."""
+def press_key(cdp: CDP, key: str, code: int) -> None:
+    for kind in ("keyDown", "keyUp"):
+        cdp.call("Input.dispatchKeyEvent", type=kind, key=key, code=key,
+                 windowsVirtualKeyCode=code, nativeVirtualKeyCode=code)
+
+
+def keyboard_problems(cdp: CDP) -> list[str]:
+    """The first explorer's first slider moves with the arrow keys and redraws."""
+    value = ("(() => { const el = document.querySelector('.mc-explorer input[type=range]');"
+             " return el ? el.value + '|' + document.querySelector('.mc-explorer .mc-ex-stat').textContent : ''; })()")
+    focus = "(() => { const el = document.querySelector('.mc-explorer input[type=range]'); el.focus(); return document.activeElement === el; })()"
+    before = cdp.call("Runtime.evaluate", expression=value, returnByValue=True)["result"].get("value", "")
+    if not before:
+        return []
+    if not cdp.call("Runtime.evaluate", expression=focus, returnByValue=True)["result"].get("value"):
+        return ["the explorer's slider takes no keyboard focus"]
+    start = before.split("|")[0]
+    cdp.call("Runtime.evaluate", expression="(() => { const el = document.querySelector('.mc-explorer input[type=range]');"
+             " if (+el.value === +el.max) { el.value = el.min; } })()")
+    press_key(cdp, "ArrowRight", 39)
+    cdp.pump(lambda: False, 0.6)
+    after = cdp.call("Runtime.evaluate", expression=value, returnByValue=True)["result"].get("value", "")
+    if after.split("|")[0] in (start, "") or after.split("|")[1] == before.split("|")[1]:
+        return [f"the arrow key did not move the explorer's slider or its statistic ({before[:40]!r})"]
+    return []
+
+
+def check_page(cdp: CDP, url: str, screenshot: Path | None = None, phone: bool = False) -> list[str]:
+    """Open ``url`` and return what is wrong with it (an empty list when nothing is); ``phone``
+    opens it at 390 px."""
     cdp.reset()
+    if phone:
+        cdp.call("Emulation.setDeviceMetricsOverride", **PHONE)
+    else:
+        cdp.call("Emulation.clearDeviceMetricsOverride")
     cdp.call("Page.navigate", url=url)
     if not cdp.pump(lambda: cdp.loaded, PAGE_TIMEOUT):
         return [f"did not finish loading within {PAGE_TIMEOUT:.0f} s"]
@@ -307,6 +416,18 @@ def check_page(cdp: CDP, url: str, screenshot: Path | None = None) -> list[str]:
         screenshot.write_bytes(base64.b64decode(shot["data"]))
 
     problems = []
+    if page["interactive"]:
+        problems += keyboard_problems(cdp)
+        done = cdp.call("Runtime.evaluate", expression=INTERACT_PROBE, awaitPromise=True,
+                        returnByValue=True, timeout=PAGE_TIMEOUT * 2)
+        if "exceptionDetails" in done:
+            problems.append(f"the explorer probe failed: {done['exceptionDetails'].get('text')}")
+        else:
+            problems += json.loads(done["result"]["value"])["problems"]
+        cdp.pump(lambda: False, 0.3)
+        if screenshot is not None:
+            shot = cdp.call("Page.captureScreenshot", format="png")
+            screenshot.with_name(screenshot.stem + "_widgets.png").write_bytes(base64.b64decode(shot["data"]))
     for u in dict.fromkeys(cdp.blocked):
         problems.append(f"requests a resource off this machine: {u}")
     if page["math"] and not page["mathjax"]:
@@ -361,9 +482,23 @@ def check_site(html: Path, executable: str, screenshots: Path | None = None) -> 
                 shot = screenshots / (rel.replace("/", "_").removesuffix(".html") + ".png")
             try:
                 report[rel] = check_page(cdp, base + rel, shot)
+                if "mc-explorer" in page.read_text() or "mc-quiz" in page.read_text():
+                    phone_shot = shot.with_name(shot.stem + "_phone.png") if shot else None
+                    report[rel] += [f"at 390 px: {p}" for p in
+                                    check_page(cdp, base + rel, phone_shot, phone=True)]
             except (TimeoutError, RuntimeError) as e:
                 report[rel] = [f"could not be checked: {e}"]
     return report
+
+
+def widget_pages(html: Path) -> dict[str, int]:
+    """{page: number of explorers} of every page with in-page explorers or questions."""
+    out = {}
+    for page in site_pages(html):
+        text = page.read_text()
+        if "mc-explorer" in text or "mc-quiz" in text:
+            out[page.relative_to(html).as_posix()] = text.count('class="mc-explorer"')
+    return out
 
 
 def format_report(report: dict[str, list[str]]) -> str:
@@ -406,6 +541,11 @@ def test_every_page_in_a_real_browser(smoke_book):
     report = check_site(smoke_book.html, executable)
     if any(report.values()):
         pytest.fail(format_report(report), pytrace=False)
+    # every chapter asks its questions, and the toy chapters and the intro have explorers
+    found = widget_pages(smoke_book.html)
+    chapters = ("intro", "discrete", "gaussian", "gmm", "vae", "lm", "beyond", "curation", "definitions")
+    assert {f"book/{c}.html" for c in chapters} <= set(found), sorted(found)
+    assert all(found[f"book/{c}.html"] >= 1 for c in ("intro", "discrete", "gaussian", "definitions")), found
 
 
 if __name__ == "__main__":
