@@ -1,0 +1,64 @@
+"""The selection-bias figure of the curation chapter: the 1-D Gaussian against its recursion."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..plotting import REGIME_COLORS, profile_note, regime_label, theory
+from .selection import SELECTION_CHOICES, selection_theory
+
+#: the selection regimes' colours: each plain regime's, darker when selected
+SELECTION_COLORS = {**{r: REGIME_COLORS[r] for r in ("replace", "accumulate")},
+                    "select": "#641e16", "accumulate-select": "#1b2631"}
+SELECTION_LABELS = {"select": "replace + select", "accumulate-select": "accumulate + select"}
+FLOOR = 1e-6   # the lowest dispersion ratio drawn (replace + select falls past it at once)
+
+
+def selection_label(regime: str) -> str:
+    return SELECTION_LABELS.get(regime, regime_label(regime))
+
+
+def plot_gaussian_selection(record, keeps=None):
+    """(a) The dispersion ratio E S_g^2 / sigma^2 of the four regimes at the first ``keep``:
+    mean over chains (line), 10-90% of the chains (band), the recursion (dashed).
+    (b) accumulate + select at every ``keep`` of the record against the recursion, log-log,
+    with its power law g^-(1 - kappa).  Returns the figure."""
+    S = record.settings
+    M, G = S["M"], int(record.generations[-1])
+    keeps = list(keeps or record.values("keep"))
+    g = np.asarray(record.generations)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 3.3), constrained_layout=True)
+    for r in SELECTION_CHOICES:
+        sel = dict(regime=r, keep=keeps[0])
+        mean = np.maximum(record.metric("dispersion_ratio_mean", **sel)[0], FLOOR / 10)
+        lo = np.maximum(record.metric("dispersion_ratio_q10", **sel)[0], FLOOR / 10)
+        hi = np.maximum(record.metric("dispersion_ratio_q90", **sel)[0], FLOOR / 10)
+        color = SELECTION_COLORS[r]
+        a.fill_between(g, lo, hi, color=color, alpha=0.18, linewidth=0)
+        a.plot(g, mean, color=color, label=selection_label(r))
+        theory(a, g, np.maximum(selection_theory(G, M, keeps[0], r), FLOOR / 10),
+               label="recursion" if r == "replace" else None)
+    a.set_yscale("log")
+    a.set_ylim(FLOOR, 2.0)
+    a.set_xlabel("generation")
+    a.set_ylabel(r"dispersion ratio $S_g^2/\sigma^2$")
+    a.set_title(f"(a) keep {keeps[0]:g} of the draws", fontsize=10)
+    a.legend(loc="lower left", fontsize=8)
+    shades = plt.get_cmap("Greys")(np.linspace(0.55, 0.95, len(keeps)))
+    x = g[1:]
+    for k, color in zip(keeps, shades):
+        sel = dict(regime="accumulate-select", keep=k)
+        b.fill_between(x, record.metric("dispersion_ratio_q10", **sel)[0][1:],
+                       record.metric("dispersion_ratio_q90", **sel)[0][1:], color=color, alpha=0.2,
+                       linewidth=0)
+        b.plot(x, record.metric("dispersion_ratio_mean", **sel)[0][1:], color=color,
+               label=f"keep {k:g}")
+        theory(b, x, selection_theory(G, M, k, "accumulate-select")[1:], label=None)
+    b.set_xscale("log")
+    b.set_yscale("log")
+    b.set_xlabel("generation")
+    b.set_title("(b) accumulate + select", fontsize=10)
+    b.legend(loc="lower left", fontsize=8)
+    profile_note(fig, record.profile, f"M = {M}, {S['chains']} chains; dashed: the recursion")
+    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    return fig
