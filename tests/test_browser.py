@@ -108,8 +108,9 @@ INTERACT_PROBE = r"""
     const canvas = el.querySelector('canvas'), stat = el.querySelector('.mc-ex-stat');
     if (canvas.width < 100 || canvas.height < 100) problems.push(`explorer ${kind}: canvas ${canvas.width}x${canvas.height}`);
     const before = [canvas.toDataURL(), stat.textContent];
-    const slider = el.querySelector('input[type=range]');
-    const start = slider.value;
+    const slider = el.querySelector('input[type=range][name=M]') || el.querySelector('input[type=range]');
+    const spec = JSON.parse(el.dataset.params).controls.find(c => c.name === slider.name);
+    const start = String(spec.values ? spec.values.indexOf(spec.value) : spec.value);
     slider.value = String(+slider.value === +slider.min ? +slider.max : +slider.min);
     slider.dispatchEvent(new Event('input', {bubbles: true}));
     if (!await until(() => el.dataset.state === 'done', 20000)) { problems.push(`explorer ${kind}: did not finish after a control moved`); continue; }

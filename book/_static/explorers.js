@@ -468,7 +468,7 @@
 
   /** A panel: axes, ticks and labels in `box`; returns the coordinate maps. */
   function panel(ctx, box, o, ink) {
-    const L = box.x + 50, R = box.x + box.w - 10, T = box.y + 22, B = box.y + box.h - 34;
+    const L = box.x + 50, R = box.x + box.w - 16, T = box.y + 22, B = box.y + box.h - 34;
     const fy = o.logy ? Math.log10 : function (v) { return v; };
     const y0 = fy(o.y[0]), y1 = fy(o.y[1]);
     const P = {
@@ -498,8 +498,13 @@
     });
     ctx.fillText(o.xlabel || '', (L + R) / 2, B + 18);
     ctx.textAlign = 'left'; ctx.textBaseline = 'alphabetic';
-    ctx.font = '600 12.5px system-ui, sans-serif';
-    ctx.fillText(o.title || '', L, T - 7);
+    let size = 12.5, title = o.title || '';
+    ctx.font = '600 ' + size + 'px system-ui, sans-serif';
+    while (size > 10 && ctx.measureText(title).width > R - box.x - 4) {   // a phone: smaller, then cut
+      size -= 0.5; ctx.font = '600 ' + size + 'px system-ui, sans-serif';
+    }
+    while (title.length > 8 && ctx.measureText(title).width > R - box.x - 4) title = title.slice(0, -2) + '\u2026';
+    ctx.fillText(title, Math.min(L, box.x + 4 + Math.max(0, (R - box.x - 4) - ctx.measureText(title).width)), T - 7);
     ctx.restore();
     return P;
   }
