@@ -10,12 +10,13 @@ One job per module:
     measure     one generation's metrics
     curation    what verify and self-correct know of p_0: the verifier, the corrector, predictions
     selection   Qiao et al.'s selection bias in 10-D: truths, selector, EM, ``gmm-selection``
+    sampling_bias  sampling bias lambda in a fully synthetic loop, k-NN precision and recall
     experiment  settings schemas, the run function, the ``gmm``, ``gmm-sweep`` and
                 ``gmm-curation`` experiments
     figures     scatter grids, the protocol's panels, the sweep's bands, the curation figures
 """
 from . import experiment  # noqa: F401  (registers gmm, gmm-sweep and gmm-curation)
-from . import selection  # noqa: F401  (registers gmm-selection)
+from . import sampling_bias, selection  # noqa: F401  (register gmm-sampling-bias, gmm-selection)
 from .curation import (
     ModelTracker, acceptance, corrector, error_for_share, self_corrected_std, transport_map,
     verified_share, verifier,

@@ -1,4 +1,5 @@
-"""The curation chapter's figure of Qiao et al.'s Table 1, beside this book's runs."""
+"""The curation chapter's figures of selection and sampling bias: Qiao et al.'s Table 1 beside
+this book's runs, and precision against recall under a sampling bias (Alemohammad et al.)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -42,4 +43,39 @@ def plot_selection_table(record):
                  f"{int(record.generations[-1])} generations, {S['seeds']} seeds; "
                  f"bottom row: below {FLOOR:g}")
     fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    return fig
+
+
+def plot_sampling_bias(record):
+    """(a) k-NN precision and (b) recall of each generation's biased samples against fresh real
+    points, one colour per sampling bias lambda: mean over seeds (line), min-max over seeds
+    (band).  (c) The components' standard deviation against spread * lambda^g (dashed, with the
+    fit's shrink).  Returns the figure."""
+    from .sampling_bias import component_std_theory
+
+    S = record.settings
+    lams = sorted(record.values("bias"), reverse=True)
+    g = np.asarray(record.generations)
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(lams)))
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.8), constrained_layout=True)
+    for lam, color in zip(lams, colors):
+        for ax, key in zip(axes, ("precision", "recall", "component_std")):
+            v = record.metric(key, bias=lam)
+            ax.fill_between(g, v.min(0), v.max(0), color=color, alpha=0.2, linewidth=0)
+            ax.plot(g, v.mean(0), color=color, label=f"λ = {lam:g}" if key != "component_std" else None)
+        th = component_std_theory(g[-1], lam, S["spread"], S["points"] // S["components"])
+        axes[2].plot(g, th, color="black", linestyle="--", linewidth=1.0,
+                     label="theory" if lam == lams[0] else None)
+    for ax, title in zip(axes, ("(a) precision (quality)", "(b) recall (diversity)",
+                                "(c) component sd")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("generation")
+    axes[0].set_ylim(0, 1.05)
+    axes[1].set_ylim(0, 1.05)
+    axes[2].set_yscale("log")
+    axes[1].legend(fontsize=8, loc="lower left")
+    axes[2].legend(fontsize=8, loc="lower left")
+    profile_note(fig, record.profile, f"{S['components']} modes, {S['points']} points per generation, "
+                 f"{S['seeds']} seeds, k = {S['k']}")
+    fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
     return fig
