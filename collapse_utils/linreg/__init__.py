@@ -12,7 +12,8 @@ and, for comparison, the three self-consuming loops of Alemohammad et al. (2023)
     theory      the closed forms and bounds
     experiment  ``linear-regression`` and ``linear-regression-mix``
     loops       ``self-consuming-gaussian``: fully synthetic, synthetic augmentation, fresh data
+    verification  a biased verifier (Yi et al. 2025): its population map, ``linear-regression-verifier``
     figures     the chapter's figures
 """
-from . import experiment, figures, loops, simulate, theory  # noqa: F401  (registers the experiments)
+from . import experiment, figures, loops, simulate, theory, verification  # noqa: F401  (registers the experiments)
 from .experiment import regime_theory  # noqa: F401
