@@ -174,3 +174,45 @@ def test_sampling_bias_rejects_bad_settings_in_one_line():
         with pytest.raises(ValueError) as err:
             resolve_settings("gmm-sampling-bias", "smoke", overrides)
         assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- a biased verifier (Yi et al.)
+from collapse_utils.linreg import verification as lv   # noqa: E402
+
+
+def test_contraction_is_below_the_identity_and_zero_at_zero():
+    s = np.array([1e-3, 0.1, 0.5, 1.0, 3.0])
+    h = lv.contraction(s)
+    assert np.all(h < s) and np.all(h > 0) and abs(float(lv.contraction(0.0))) < 1e-12
+
+
+def test_contraction_matches_least_squares_on_many_verified_pairs():
+    rng = np.random.default_rng(11)
+    d, s = 3, 0.6
+    delta = np.array([s, 0.0, 0.0])
+    x = rng.standard_normal((400_000, d))
+    r = x @ delta + rng.standard_normal(400_000)
+    keep = np.abs(r) <= np.sqrt(2 / np.pi)
+    fit = np.linalg.lstsq(x[keep], r[keep], rcond=None)[0]
+    assert fit[0] == pytest.approx(float(lv.contraction(s)), abs=0.01) and np.all(np.abs(fit[1:]) < 0.01)
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.1])
+def test_verified_loop_follows_the_population_map(bias):
+    """Mean over 150 chains of |beta_t - beta*|^2 against the map with its noise floor: within
+    4 standard errors plus 5% (the floor is a linearisation)."""
+    rec = cu.run("linear-regression-verifier", "smoke", progress=False, verifier_bias=[bias],
+                 regime=["verify"], chains=150, samples=400, generations=5)
+    e, sd = rec.metric("error")[0], rec.metric("error_sd")[0] / np.sqrt(150)
+    pop = np.asarray(rec.fact("population"))
+    assert np.all(np.abs(e - pop) < 4 * sd + 0.05 * pop), (e, pop)
+    assert abs(e[-1] - 5 * bias**2) < 0.01   # converges to the verifier's own error
+
+
+def test_verifier_bias_rejects_bad_settings_in_one_line():
+    with pytest.raises(ValueError) as err:
+        resolve_settings("linear-regression-verifier", "smoke", {"samples": 5, "d": 5})
+    assert "must exceed d + 1" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        resolve_settings("linear-regression-verifier", "smoke", {"verifier_bias": [-0.1]})
+    assert "verifier_bias must be" in str(err.value) and "\n" not in str(err.value)
