@@ -469,3 +469,15 @@ def test_generation_uses_the_current_cache_keyword_and_warns_nothing(backend):
     bad = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))
            and re.search(r"past_key_values|cache", str(w.message))]
     assert not bad, [str(w.message) for w in bad]
+
+
+def test_chapter_workload_counts_all_of_wikitext2_where_the_paper_profile_says_all():
+    """train_blocks = 0 means every block: the paper profile's projection once counted no
+    fine-tuning at all."""
+    from collapse_utils.lm.data import WIKITEXT2_BLOCKS
+    from collapse_utils.lm.experiment import chapter_workload
+
+    paper = chapter_workload("paper")
+    assert paper["train_block_epochs"] >= WIKITEXT2_BLOCKS["train"] * 5   # one run of 5 epochs
+    assert paper["eval_blocks"] > WIKITEXT2_BLOCKS["test"]
+    assert chapter_workload("default")["train_block_epochs"] > 0

@@ -41,7 +41,7 @@ from ..regimes import Mix, make_regime
 from ..settings import Setting
 from .backends import (BACKENDS, HUB_MODEL, check_corpus, check_model, cpu_precision,
                        load_backend)
-from .data import subset_blocks
+from .data import WIKITEXT2_BLOCKS, subset_blocks
 from .evaluate import (PERPLEXITY_BIN_EDGES, distinct_share, perplexity, perplexity_summary,
                        rare_token_types, sequence_perplexities, tail_measures)
 from .generate import DECODINGS, generate_continuations
@@ -139,7 +139,14 @@ def chapter_workload(profile: str) -> dict:
             runs[(json.dumps(own, sort_keys=True), seed)] = own
     out = {"train_block_epochs": 0, "eval_blocks": 0, "runs": len(runs),
            "decoded_blocks": {d: 0 for d in DECODINGS}}
+
+    def blocks(s, setting, split):   # 0: all of wikitext-2's 64-token blocks (OPT's tokenizer)
+        return s[setting] or WIKITEXT2_BLOCKS[split] * 64 // s["block_size"]
+
     for (_, seed), s in runs.items():
+        s = {**s, "train_blocks": blocks(s, "train_blocks", "train"),
+             "val_blocks": blocks(s, "val_blocks", "validation"),
+             "test_blocks": blocks(s, "test_blocks", "test")}
         n, e, g = s["train_blocks"], s["epochs"] or paper_epochs(s["regime"]), s["generations"]
         new = (n if s["regime"] == "replace" else n * s["max_rounds"] if s["regime"] == "verify"
                else n - round(s["real_fraction"] * n))   # verify: at most max_rounds rounds
@@ -153,7 +160,8 @@ def chapter_workload(profile: str) -> dict:
             decoded += (0 if done in continued else n) - (n if s["regime"] == "verify" else new)
             continued.add(done)
         out["decoded_blocks"][s["decoding"]] += decoded
-    out["eval_blocks"] += runs and next(iter(runs.values()))["test_blocks"]  # zero-shot, once
+    if runs:   # the zero-shot test perplexity, once
+        out["eval_blocks"] += blocks(next(iter(runs.values())), "test_blocks", "test")
     return out
 
 
