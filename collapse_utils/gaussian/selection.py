@@ -96,37 +96,43 @@ def nearest_mean_score(tap: ModelTap):
     return score
 
 
-def selection_report(record) -> dict:
-    """The numbers the curation chapter quotes from a ``gaussian-selection`` record: per regime
-    (``replace``, ``accumulate``, ``select``, ``accumulate_select``) at the first ``keep``, the
-    mean dispersion ratio at the last generation (``end_*``), its standard error (``se_*``) and
-    the recursion's value (``theory_*``); kappa and the power-law exponent of every ``keep``
-    (``kappa_<keep>``, ``exponent_<keep>``, ``end_acc_select_<keep>``, ...), and the sizes."""
-    S = record.settings
-    M, G, keeps = S["M"], int(record.generations[-1]), record.values("keep")
-    out = {"M": M, "G": G, "chains": S["chains"], "keep": keeps[0]}
-    for r in record.values("regime"):
+def selection_report(*records) -> dict:
+    """The numbers the curation chapter quotes from ``gaussian-selection`` records (the first
+    holds the four regimes): per regime (``replace``, ``accumulate``, ``select``,
+    ``accumulate_select``) at the first record's ``keep``, the mean dispersion ratio at the last
+    generation (``end_*``), its standard error (``se_*``) and the recursion's value
+    (``theory_*``); for every ``keep`` of every record, kappa, the power-law exponent and
+    accumulate + select's end, standard error and recursion (``kappa_<tag>``,
+    ``exponent_<tag>``, ``end_acc_select_<tag>``, ...; tag = the share without its dot)."""
+    first = records[0]
+    S = first.settings
+    M, G, keep = S["M"], int(first.generations[-1]), first.values("keep")[0]
+    out = {"M": M, "G": G, "chains": S["chains"], "keep": keep}
+    for r in first.values("regime"):
         key = r.replace("-", "_")
-        sel = dict(regime=r, keep=keeps[0])
-        out[f"end_{key}"] = float(record.metric("dispersion_ratio_mean", **sel)[0, -1])
-        out[f"se_{key}"] = float(record.metric("dispersion_ratio_sd", **sel)[0, -1]) / math.sqrt(S["chains"])
-        out[f"theory_{key}"] = float(selection_theory(G, M, keeps[0], r)[-1])
-    for k in keeps:
-        tag = f"{k:g}".replace(".", "")
-        out[f"kappa_{tag}"] = selection_kappa(k)
-        out[f"exponent_{tag}"] = power_law_exponent(k)
-        if "accumulate-select" in record.values("regime"):
-            sel = dict(regime="accumulate-select", keep=k)
-            out[f"end_acc_select_{tag}"] = float(record.metric("dispersion_ratio_mean", **sel)[0, -1])
-            out[f"se_acc_select_{tag}"] = float(record.metric("dispersion_ratio_sd", **sel)[0, -1]) / math.sqrt(S["chains"])
-            out[f"theory_acc_select_{tag}"] = float(selection_theory(G, M, k, "accumulate-select")[-1])
+        sel = dict(regime=r, keep=keep)
+        out[f"end_{key}"] = float(first.metric("dispersion_ratio_mean", **sel)[0, -1])
+        out[f"se_{key}"] = float(first.metric("dispersion_ratio_sd", **sel)[0, -1]) / math.sqrt(S["chains"])
+        out[f"theory_{key}"] = float(selection_theory(G, M, keep, r)[-1])
+    for rec in records:
+        for k in rec.values("keep"):
+            tag = f"{k:g}".replace(".", "")
+            out[f"kappa_{tag}"] = selection_kappa(k)
+            out[f"exponent_{tag}"] = power_law_exponent(k)
+            if "accumulate-select" in rec.values("regime"):
+                sel = dict(regime="accumulate-select", keep=k)
+                n = rec.settings["chains"]
+                out[f"end_acc_select_{tag}"] = float(rec.metric("dispersion_ratio_mean", **sel)[0, -1])
+                out[f"se_acc_select_{tag}"] = float(rec.metric("dispersion_ratio_sd", **sel)[0, -1]) / math.sqrt(n)
+                out[f"theory_acc_select_{tag}"] = float(selection_theory(
+                    int(rec.generations[-1]), rec.settings["M"], k, "accumulate-select")[-1])
     return out
 
 
 SELECTION_SETTINGS = {
     "M": Setting(300, low=2, help="samples kept per generation (Qiao et al.'s n = 300)"),
     "generations": Setting((30, 200, 200), low=0, help="generations after generation 0 (theirs: t = 200)"),
-    "chains": Setting((100, 200, 1000), low=1, help="independent chains in one run (the band)"),
+    "chains": Setting((100, 100, 1000), low=1, help="independent chains in one run (the band)"),
     "keep": Setting([0.05], low=1e-4, high=1.0, sweep=True,
                     help="share of the draws the selector keeps (Qiao et al.'s selection ratio 0.05)"),
     "regime": Setting(list(SELECTION_CHOICES), choices=SELECTION_CHOICES, sweep=True,

@@ -18,14 +18,16 @@ def selection_label(regime: str) -> str:
     return SELECTION_LABELS.get(regime, regime_label(regime))
 
 
-def plot_gaussian_selection(record, keeps=None):
-    """(a) The dispersion ratio E S_g^2 / sigma^2 of the four regimes at the first ``keep``:
-    mean over chains (line), 10-90% of the chains (band), the recursion (dashed).
-    (b) accumulate + select at every ``keep`` of the record against the recursion, log-log,
-    with its power law g^-(1 - kappa).  Returns the figure."""
+def plot_gaussian_selection(record, *more):
+    """(a) The dispersion ratio E S_g^2 / sigma^2 of the four regimes of ``record`` at its first
+    ``keep``: mean over chains (line), 10-90% of the chains (band), the recursion (dashed).
+    (b) accumulate + select at every ``keep`` of ``record`` and of ``more`` (records of the same
+    M and generations) against the recursion, log-log: the power law g^-(1 - kappa).
+    Returns the figure."""
     S = record.settings
     M, G = S["M"], int(record.generations[-1])
-    keeps = list(keeps or record.values("keep"))
+    keeps = list(record.values("keep"))
+    sources = [(record, k) for k in keeps] + [(r, k) for r in more for k in r.values("keep")]
     g = np.asarray(record.generations)
     fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 3.3), constrained_layout=True)
     for r in SELECTION_CHOICES:
@@ -44,14 +46,14 @@ def plot_gaussian_selection(record, keeps=None):
     a.set_ylabel(r"dispersion ratio $S_g^2/\sigma^2$")
     a.set_title(f"(a) keep {keeps[0]:g} of the draws", fontsize=10)
     a.legend(loc="lower left", fontsize=8)
-    shades = plt.get_cmap("Greys")(np.linspace(0.55, 0.95, len(keeps)))
+    shades = plt.get_cmap("Greys")(np.linspace(0.55, 0.95, len(sources)))
     x = g[1:]
-    for k, color in zip(keeps, shades):
+    for (rec, k), color in zip(sources, shades):
         sel = dict(regime="accumulate-select", keep=k)
-        b.fill_between(x, record.metric("dispersion_ratio_q10", **sel)[0][1:],
-                       record.metric("dispersion_ratio_q90", **sel)[0][1:], color=color, alpha=0.2,
+        b.fill_between(x, rec.metric("dispersion_ratio_q10", **sel)[0][1:],
+                       rec.metric("dispersion_ratio_q90", **sel)[0][1:], color=color, alpha=0.2,
                        linewidth=0)
-        b.plot(x, record.metric("dispersion_ratio_mean", **sel)[0][1:], color=color,
+        b.plot(x, rec.metric("dispersion_ratio_mean", **sel)[0][1:], color=color,
                label=f"keep {k:g}")
         theory(b, x, selection_theory(G, M, k, "accumulate-select")[1:], label=None)
     b.set_xscale("log")
