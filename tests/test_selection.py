@@ -217,3 +217,42 @@ def test_verifier_bias_rejects_bad_settings_in_one_line():
     with pytest.raises(ValueError) as err:
         resolve_settings("linear-regression-verifier", "smoke", {"verifier_bias": [-0.1]})
     assert "verifier_bias must be" in str(err.value) and "\n" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- a cut tail (Dohmatob et al.)
+from collapse_utils.discrete import tails as zt   # noqa: E402
+
+
+def test_tail_cut_error_is_the_exact_miss_probability():
+    beta, vocab, k, T = 1.5, 500, 50, 200
+    p = zt.zipf(vocab, beta)
+    q = zt.cut(p, k)
+    assert zt.tail_cut_error(T, beta, vocab, k)[0] == pytest.approx(np.sum(p * (1 - q) ** T))
+    assert zt.tail_cut_error(10**9, beta, vocab, k)[0] == pytest.approx(p[k:].sum(), rel=1e-6)   # the floor
+    assert zt.tail_cut_error(10**9, beta, vocab, 0)[0] < 1e-6
+
+
+def test_the_clean_rate_has_exponent_one_minus_one_over_beta():
+    beta, T = 2.0, np.array([1e3, 1e4])
+    exact = zt.tail_cut_error(T, beta, 10**7, 0)
+    slope = np.log(exact[1] / exact[0]) / np.log(10)
+    assert slope == pytest.approx(-(1 - 1 / beta), abs=0.02)
+    assert exact[1] == pytest.approx(zt.rate_terms(T[1], beta, 0)[0], rel=0.05)
+
+
+def test_zipf_tails_generation_zero_matches_the_exact_sum_and_grows():
+    rec = cu.run("zipf-tails", "smoke", progress=False, samples=[1000], cut=[0, 100], chains=30,
+                 vocab=5000, generations=4)
+    for k in (0, 100):
+        e, sd = rec.metric("error", cut=k)[0], rec.metric("error_sd", cut=k)[0] / np.sqrt(30)
+        assert abs(e[0] - rec.fact("exact", cut=k)) < 4 * sd[0] + 1e-3
+        assert e[-1] > e[0]
+
+
+def test_zipf_tails_rejects_bad_settings_in_one_line():
+    with pytest.raises(ValueError) as err:
+        resolve_settings("zipf-tails", "smoke", {"cut": [20000], "vocab": 1000})
+    assert "cut must not exceed vocab" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        resolve_settings("zipf-tails", "smoke", {"beta": 1.0})
+    assert "beta must be" in str(err.value) and "\n" not in str(err.value)
