@@ -43,7 +43,8 @@ LONGEST_FIRST = ("book/vae", "book/curation", "book/definitions", "book/gmm", "b
                  "book/beyond", "book/discrete")
 #: the file that marks a ``_build`` as made by :func:`build_book` (it holds the profile and code)
 MARKER = ".profile"
-#: seconds a process gets to end after SIGTERM before it is killed
+#: seconds a process gets to end after it is asked to (SIGTERM, or a worker's stop signal)
+#: before it is killed
 GRACE_S = 5.0
 
 
@@ -236,8 +237,8 @@ def claim_build(build: Path, key: str) -> None:
     holding another key is emptied; one without it is used only when empty, else ValueError
     naming ``--path-output``, and nothing in it is touched."""
     if build.is_symlink() or (build.exists() and not build.is_dir()):
-        raise ValueError(f"argument --path-output: {build} is not a folder; give a DIR whose "
-                         f"_build is a folder or does not exist")
+        raise ValueError(f"argument --path-output: {build} is a file or a link, not a folder the "
+                         f"build made; give a DIR whose _build is one or does not exist")
     stamp = build / MARKER
     if build.is_dir():
         if stamp.is_file() and not stamp.is_symlink():
@@ -259,8 +260,8 @@ def build_book(profile: str | None = None, strict: bool = False, root: str | Non
     neither by the profile nor by collapse_utils' code, so a build at another
     profile, or after the package changed, starts from a clean ``_build`` (both
     are recorded in ``_build/.profile``, the marker of :func:`claim_build`).  The chapters
-    run ``jobs`` at a time but for the language model (default: the number of CPUs, at most 4; see the module's docstring)
-    before the build reads them.
+    run ``jobs`` at a time but for the language model (default: the number of CPUs, at most
+    4; see the module's docstring) before the build reads them.
     """
     profile = current_profile(profile)
     jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs

@@ -97,8 +97,9 @@ def _split_overrides(extra: list[str]) -> dict[str, str]:
 
 
 def writable_folder(folder, name: str) -> Path:
-    """``folder`` if files can be written there (made when missing), else UsageError naming
-    ``name``: checked before any work, so that no computation ends in a failed write."""
+    """``folder`` if files can be written there (or, while it is missing, in the nearest folder
+    above it, where it will be made), else UsageError naming ``name``: checked before any
+    work, so that no computation ends in a failed write.  Nothing is made or left behind."""
     if not str(folder).strip():
         raise UsageError(f"{name}: must be a folder; got {str(folder)!r}")
     path = Path(folder).expanduser()
@@ -129,14 +130,15 @@ def _memory_error(err: BaseException, overrides: dict) -> str:
     return f"memory ran out{detail}; a smaller profile or smaller settings need less"
 
 
-def _os_error(err: OSError) -> str:
+def _os_error(err: OSError, command: str | None) -> str:
     text = err.strerror or str(err) or type(err).__name__
     if err.filename is not None:
         text += f": {err.filename}"
         if getattr(err, "filename2", None) is not None:
             text += f" -> {err.filename2}"
     if err.errno == errno.ENOSPC:
-        text += " (free some space; finished generations are kept, rerun with --resume)"
+        text += (" (free some space; finished generations are kept, rerun with --resume)"
+                 if command == "run" else " (free some space and rerun)")
     return text
 
 
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
               "finished runs are kept, rerun with --resume", file=sys.stderr)
         return 1
     except OSError as err:
-        print(f"collapse_utils: error: {_os_error(err)}", file=sys.stderr)
+        print(f"collapse_utils: error: {_os_error(err, args and args.command)}", file=sys.stderr)
         return 1
     if record.stand_in:
         print(f"STAND-IN: {record.stand_in}")

@@ -56,6 +56,14 @@ def test_book_empties_only_its_own_build_folder(tmp_path):
     with pytest.raises(ValueError, match="--path-output"):
         claim_build(build, "smoke abc")
     assert (build / "mine.txt").read_text() == "keep"
+    (tmp_path / "empty" / "_build").mkdir(parents=True)
+    claim_build(tmp_path / "empty" / "_build", "smoke abc")      # an empty one is used
+    assert (tmp_path / "empty" / "_build" / MARKER).is_file()
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "_build").symlink_to(build)             # a link is not followed
+    with pytest.raises(ValueError, match="--path-output"):
+        claim_build(tmp_path / "link" / "_build", "default abc")
+    assert (build / "mine.txt").read_text() == "keep"
 
 
 # ----------------------------------------------------------------------------- the book's workers
