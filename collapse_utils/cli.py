@@ -56,7 +56,8 @@ def _base_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", choices=PROFILES)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None,
-                   help="folder for metrics.json (default: the experiment's cache folder)")
+                   help="folder for metrics.json (default: CACHE/EXPERIMENT/records/KEY, one per "
+                        "profile, settings and seed)")
     r.add_argument("--resume", action="store_true",
                    help="reuse finished runs and continue interrupted ones after their last "
                         "finished generation (default: start afresh)")
