@@ -432,6 +432,7 @@ def plot_across(table, ax=None):
     names = [r.label + (f"\n{textwrap.fill(r.short, 24)}" if r.short else "") for r in comp.rows]
     ax.set_yticks(range(len(comp.rows)), names)
     ax.tick_params(axis="both", length=0, labelsize=9.5)
+    ax.tick_params(axis="x", labelsize=9.5 if len(comp.regimes) <= 5 else 8.5)   # 7 columns: smaller
     ax.xaxis.tick_top()
     ax.grid(False)
     ax.set_xticks(np.arange(len(comp.regimes) + 1) - 0.5, minor=True)
