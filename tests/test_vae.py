@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from collapse_utils import vae  # noqa: E402
 from collapse_utils.vae import data as vae_data  # noqa: E402
-from collapse_utils.loop import run_generations  # noqa: E402
+from collapse_utils.loop import rng_for as cu_rng_for, run_generations  # noqa: E402
 from collapse_utils.regimes import Accumulate, AccumulateSubsample, keep_real, split_counts  # noqa: E402
 
 TINY = dict(latent_dim=4, capacity=4, epochs=1, batch_size=16, device="cpu")
@@ -373,3 +373,44 @@ def test_generation_0_is_trained_once_per_seed_and_shared_by_the_regimes(tmp_pat
     first = {r: {k: v[0] for k, v in rec[r].data["runs"][0]["metrics"].items()} for r in rec}
     assert first["replace"] == first["keep-real-50"]
     assert len(list((tmp_path / "cache" / "vae" / "generation-0").glob("*.pt"))) == 1
+
+
+# ----------------------------------------------------------------------------- precision on a CPU
+def test_cpu_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    from collapse_utils.vae import experiment
+
+    assert experiment.cpu_precision("fp32") == "fp32" and experiment.cpu_precision("bf16") == "bf16"
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert experiment.cpu_precision("auto") == ("bf16" if native else "fp32")
+    assert vae.SETTINGS["cpu_precision"].at("default") == "auto"
+    for answer, expected in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda a=answer: a)
+        assert experiment.cpu_precision("auto") == expected
+
+
+def test_bf16_training_on_a_cpu_is_recorded_and_repeats_exactly():
+    """bf16 autocast on a CPU: the precision is recorded, and the same seed gives the same
+    weights bit for bit (so resuming a run equals running it through)."""
+    real = torch.from_numpy(vae.load_mnist().images[:64]).unsqueeze(1)
+    fit = vae.make_fit(**{**TINY, "capacity": 8}, cpu_precision="bf16")
+    a, b = (fit(real, np.random.default_rng(3)) for _ in range(2))
+    assert a.train_stats["precision"] == "bf16" and np.isfinite(a.train_stats["loss"])
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert vae.make_fit(**TINY)(real, np.random.default_rng(3)).train_stats["precision"] == "fp32"
+
+
+# ----------------------------------------------------------------------------- recognisable
+def test_overlay_reader_reads_real_digits_and_not_overlays():
+    """The recognisability measure: most held-out real digits read as one digit, and so do soft
+    one-class averages; averages of random digits (overlays of several classes) do not."""
+    data = vae.load_mnist()
+    reader, ref = vae.overlay_reader(2500)
+    assert 0.85 < ref["real_recognisable"] < 0.95                # 0.89 measured
+    X = data.images.reshape(len(data), -1) / 255.0
+    held = X[cu_rng_for(0, "reference").permutation(len(data))[2500:3500]]   # not the reader's digits
+    assert vae.recognisable_share(reader, held) > 0.8
+    same = np.array([X[data.labels == d][k: k + 2].mean(axis=0) for d in range(10) for k in range(0, 60, 2)])
+    assert vae.recognisable_share(reader, same) > 0.8
+    rng = np.random.default_rng(1)
+    averages = {k: vae.recognisable_share(reader, held[rng.choice(1000, (400, k))].mean(axis=1)) for k in (3, 8)}
+    assert averages[3] < 0.25 and averages[8] < 0.02                # 0.13 and 0.002 measured

@@ -11,14 +11,15 @@ The supplement of Shumailov et al. (2024) and the authors' public notebook:
 """
 from . import experiment  # noqa: F401  (registers "vae")
 from .data import DecodedStream, MNIST, TrainingSet, as_training_set, load_mnist, stand_in_label
-from .experiment import PAPER_LATENT_STD, data_depth, SETTINGS, VAE_REGIMES, real_share, regime_for, run_one
+from .experiment import PAPER_LATENT_STD, cpu_precision, data_depth, SETTINGS, VAE_REGIMES, real_share, regime_for, run_one
 from .figures import (
     generation_samples, plot_class_mix, plot_depth, plot_latent_histograms, plot_latent_stats, plot_reader,
     plot_sample_grids, real_digits, regime_name, summary,
 )
 from .measure import (
-    LATENT_EDGES, N_CLASSES, SHARP, SOLID, class_entropy_bits, digit_reader, fit_digit_classifier,
-    latent_statistics, latent_summary, make_measure, read_digits, solid_ink,
+    LATENT_EDGES, N_CLASSES, OVERLAY, RECOGNISED, SHARP, SOLID, class_entropy_bits, digit_reader,
+    fit_digit_classifier, fit_overlay_reader, latent_statistics, latent_summary, make_measure, overlay_reader,
+    read_digits, recognisable_share, solid_ink,
 )
 from .model import (
     DECODER_LAYERS, ENCODER_LAYERS, IMAGE_SHAPE, PAPER_PARAMETERS, count_parameters, layer_names,

@@ -18,7 +18,7 @@ from ..loop import atomic_write_bytes, folder_lock, generation_rng, rng_for, war
 from ..regimes import REGIMES, Regime, keep_real, make_regime
 from ..settings import Setting
 from .data import load_mnist
-from .measure import digit_reader, latent_statistics, latent_summary, make_measure
+from .measure import digit_reader, latent_statistics, latent_summary, make_measure, overlay_reader
 from .model import count_parameters, load_vae, resolve_device, save_vae
 from .train import make_fit, run_chain
 
@@ -52,6 +52,23 @@ def data_depth(share: float, generations) -> np.ndarray:
     return (1 - share) / share * (1 - (1 - share) ** i)
 
 
+def cpu_precision(asked: str = "auto") -> str:
+    """The precision a CPU run trains in: ``asked`` unless it is "auto", which gives bf16 where
+    the CPU multiplies bf16 natively (oneDNN's check: AVX-512 BF16 or AMX, as the AMD EPYC of
+    this book's machines) and fp32 elsewhere.  ``python benchmarks/vae.py precision`` measures
+    the gain per machine: on that EPYC a training step of the chapter's network runs 1.3 to 1.8
+    times as fast in bf16 autocast; without native bf16 the CPU emulates it and runs slower."""
+    if asked != "auto":
+        return asked
+    import torch
+
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "fp32"
+
+
 def regime_for(name: str, real_fraction: float) -> Regime:
     """The core regime of a name of :data:`VAE_REGIMES`."""
     if name in KEEP_SHARES:
@@ -79,6 +96,8 @@ SETTINGS = {
     "latent_samples": Setting(100, low=2, help="samples encoded per generation (the protocol's 100)"),
     "class_samples": Setting((500, 1000, 1000), low=10, help="samples the digit reader reads"),
     "reader_images": Setting((2000, 2500, 10000), low=100, help="real digits the reader trains on"),
+    "cpu_precision": Setting("auto", choices=("auto", "fp32", "bf16"),
+                             help="auto: bf16 autocast where the CPU has native bf16, else fp32"),
     "threads": Setting((1, 1, 0), low=0, help="torch threads per run (0: torch's default)"),
     "device": Setting("auto", choices=("auto", "cpu", "cuda")),
 }
@@ -91,8 +110,9 @@ def run_one(settings: dict, *, seed: int, run_dir=None, resume: bool = False, pr
     Facts: ``n_params``, ``n_real`` (digits used), ``real_latent_std`` (the generation-0
     encoder's pooled std on the real digits it was trained on, the same statistic as
     ``latent_std``), the reader's reference on held-out real digits
-    (:func:`~collapse_utils.vae.measure.digit_reader`), and ``precision`` and ``device``
-    (:func:`collapse_utils.precision.choose`; fp32 on a CPU).
+    (:func:`~collapse_utils.vae.measure.digit_reader`), ``real_recognisable`` (the overlay
+    reader's share on them, :func:`~collapse_utils.vae.measure.overlay_reader`), and ``precision``
+    and ``device`` (:func:`collapse_utils.precision.choose`; on a CPU :func:`cpu_precision`).
     """
     import torch
 
@@ -116,23 +136,24 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
         note = f"n_real={s['n_real']} asked, {n_real} real images used"
         stand_in = f"{stand_in} ({note})" if stand_in else note
     reader, reference = digit_reader(min(int(s["reader_images"]), len(data) - 100))
+    overlay, recognised = overlay_reader(min(int(s["reader_images"]), len(data) - 100))
+    prec = precision.choose(device, cpu=cpu_precision(s["cpu_precision"]))
     pick = np.sort(rng_for(seed, "real").choice(len(data), n_real, replace=False))
     real = torch.from_numpy(data.images[pick]).unsqueeze(1)
     fit = make_fit(latent_dim=s["latent_dim"], capacity=s["capacity"], epochs=s["epochs"],
                    batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
-                   beta=s["beta"], device=device)
-    fit = shared_generation_0(fit, real, seed, generation_0_file(s, seed, real, device), device)
+                   beta=s["beta"], device=device, cpu_precision=prec)
+    fit = shared_generation_0(fit, real, seed, generation_0_file(s, seed, real, device, prec), device)
     measure = make_measure(seed=seed, reader=reader, latent_samples=s["latent_samples"],
-                           class_samples=s["class_samples"])
+                           class_samples=s["class_samples"], overlay=overlay)
     result = run_chain(real, s["generations"], regime=regime_for(s["regime"], s["real_fraction"]),
                        fit=fit, measure=measure, seed=seed, device=device, run_dir=run_dir,
                        resume=resume, progress=progress, stop_after=stop_after, keep_models=(0,),
                        desc=f"VAE {s['regime']} seed {seed}")
     first = result.models[0]
     mu = latent_statistics(first, real[: s["latent_samples"]].float() / 255.0)
-    prec = precision.choose(device)
     facts = {"n_params": count_parameters(first), "n_real": n_real,
-             "real_latent_std": latent_summary(mu)["latent_std"], **reference,
+             "real_latent_std": latent_summary(mu)["latent_std"], **reference, **recognised,
              "precision": prec, "device": precision.describe(device, prec)}
     return RunOutput(result.generations, result.metrics, stand_in, facts)
 
@@ -142,13 +163,14 @@ GENERATION_0_SETTINGS = ("n_real", "epochs", "batch_size", "latent_dim", "capaci
                          "weight_decay", "beta")
 
 
-def generation_0_file(s: dict, seed: int, real, device: str):
+def generation_0_file(s: dict, seed: int, real, device: str, prec: str = "fp32"):
     """Where generation 0 of ``seed`` is kept for every regime: it is the same model in all.
     The key holds the real digits themselves (MNIST from the Hub and the offline stand-in
     differ)."""
     digits = hashlib.sha256(real.numpy().tobytes()).hexdigest()
     blob = json.dumps({"settings": {k: s[k] for k in GENERATION_0_SETTINGS}, "digits": digits,
-                       "seed": seed, "device": device, "source": source_digest("collapse_utils.vae")},
+                       "seed": seed, "device": device, "precision": prec,
+                       "source": source_digest("collapse_utils.vae")},
                       sort_keys=True)
     return cache_root() / "vae" / "generation-0" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
 

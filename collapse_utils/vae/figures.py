@@ -238,7 +238,8 @@ def plot_depth(record, metric: str = "latent_spread", regimes: Sequence[str] | N
 def summary(record, regime: str = "replace") -> dict:
     """Medians over seeds of the numbers the prose quotes, for one regime.
 
-    ``std``/``spread``/``entropy``/``sharp_entropy``/``confidence``/``solid_ink``/``sharp_share``: arrays over
+    ``std``/``spread``/``entropy``/``sharp_entropy``/``confidence``/``solid_ink``/``sharp_share``/
+    ``recognisable``: arrays over
     generations; ``top_share_last``/``top_digit_last``: the most common digit's share
     at the last generation.
     """
@@ -247,4 +248,5 @@ def summary(record, regime: str = "replace") -> dict:
     return {"std": med("latent_std"), "spread": med("latent_spread"), "entropy": med("class_entropy"),
             "sharp_entropy": med("sharp_entropy"), "confidence": med("reader_confidence"),
             "sharp_share": med("sharp_share"), "solid_ink": med("solid_ink"),
+            "recognisable": med("recognisable"),
             "top_share_last": float(hist.max()), "top_digit_last": int(hist.argmax())}

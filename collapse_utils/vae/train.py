@@ -19,7 +19,8 @@ from .model import load_vae, save_vae, vae_class, vae_loss
 
 
 def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batch_size: int = 256,
-             lr: float = 1e-3, weight_decay: float = 1e-5, beta: float = 1.0, device: str = "cpu"):
+             lr: float = 1e-3, weight_decay: float = 1e-5, beta: float = 1.0, device: str = "cpu",
+             cpu_precision: str = "fp32"):
     """``fit(data, rng) -> VAE`` for the core loop: the protocol's training of one generation.
 
     A fresh VAE (initialised from a seed drawn from ``rng``) is trained with Adam for
@@ -31,7 +32,8 @@ def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batc
     run equals an uninterrupted one bit for bit (on a GPU, cuDNN's non-deterministic
     kernels can change the rounding).  The model comes back in eval mode with
     ``train_stats``: the mean loss per image of the last epoch and the real and
-    synthetic images fed in all, and the ``precision`` it ran in.
+    synthetic images fed in all, and the ``precision`` it ran in: on a CPU ``cpu_precision``
+    (bf16: :func:`forward`'s autocast, as on a GPU; see :func:`collapse_utils.vae.experiment.cpu_precision`).
 
     On a GPU: the real images are moved to it once per generation, the reparameterisation
     noise is drawn there (from a CUDA generator seeded from ``rng``), the loss is summed there
@@ -52,7 +54,7 @@ def make_fit(*, latent_dim: int = 20, capacity: int = 64, epochs: int = 30, batc
             model = vae_class()(latent_dim, capacity)
         dev = torch.device(device)
         model.to(dev).train()
-        prec = precision.choose(dev)
+        prec = precision.choose(dev, cpu=cpu_precision)
         scaler = precision.scaler(prec, dev)
         gen = torch.Generator().manual_seed(seed_train)
         on_gpu = dev.type == "cuda"
