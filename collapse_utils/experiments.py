@@ -169,8 +169,13 @@ def _digest(paths) -> str:
 
 
 #: code that draws or prints results but never computes them: a change to it keeps the run cache
-NOT_IN_RESULTS = frozenset({"figures.py", "explorer.py", "plotting.py", "notebook.py", "cli.py",
-                            "assignments.py", "__main__.py", "compare.py"})
+NOT_IN_RESULTS = frozenset({"figures.py", "explorer.py", "explorers.py", "plotting.py", "notebook.py",
+                            "cli.py", "assignments.py", "__main__.py", "compare.py"})
+
+
+def in_results(path: Path) -> bool:
+    """Whether a source file computes results (figure modules, ``*_figures.py`` included, do not)."""
+    return path.name not in NOT_IN_RESULTS and not path.name.endswith("_figures.py")
 
 
 def source_digest(family: str | None = None) -> str:
@@ -187,7 +192,7 @@ def source_digest(family: str | None = None) -> str:
         return _digest(root.rglob("*.py"))
     sub = root / family.split(".")[-1]
     files = [p for p in root.glob("*.py")] + (list(sub.rglob("*.py")) if sub.is_dir() else [])
-    return _digest(p for p in files if p.name not in NOT_IN_RESULTS)
+    return _digest(p for p in files if in_results(p))
 
 
 def run_key(exp: Experiment, profile: str, settings: Mapping, seed: int) -> str:

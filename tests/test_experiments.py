@@ -270,3 +270,13 @@ def test_figure_code_is_not_part_of_the_run_key(monkeypatch):
     monkeypatch.setattr(ex, "NOT_IN_RESULTS", frozenset())
     assert ex.source_digest("collapse_utils.gmm") != kept  # figures.py, plotting.py now count
     assert ex.source_digest("collapse_utils.gmm") != ex.source_digest("collapse_utils.vae")
+
+
+def test_every_figure_module_is_outside_the_run_key():
+    """figures.py and every *_figures.py (selection, verification, tails) draw, never compute."""
+    from pathlib import Path
+
+    root = Path(ex.__file__).parent
+    drawn = [p for p in root.rglob("*figures.py")]
+    assert len(drawn) > 8 and not any(ex.in_results(p) for p in drawn)
+    assert ex.in_results(root / "gaussian" / "selection.py")
