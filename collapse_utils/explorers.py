@@ -119,15 +119,15 @@ def number(text: str, answer: float, tol: float | None = None, digits: int = 3, 
            unit: str = "") -> dict:
     """A numeric question whose ``answer`` comes from the chapter's own computation.
 
-    Accepted within ``tol`` (default: half a unit of the last of ``digits`` significant digits).
+    Accepted within ``tol``, and never less than half a unit of the last of ``digits``
+    significant digits: the answer as the page shows it is always right.
     """
     answer = float(answer)
     if not math.isfinite(answer):
         raise ValueError(f"the answer of {text!r} is not a finite number: {answer}")
     shown = f"{answer:.{digits}g}"
-    if tol is None:
-        exponent = math.floor(math.log10(abs(answer))) if answer else 0
-        tol = 0.5 * 10 ** (exponent - digits + 1) + 1e-12
+    exponent = math.floor(math.log10(abs(answer))) if answer else 0
+    tol = max(tol or 0.0, 0.5 * 10 ** (exponent - digits + 1) + 1e-12)
     return dict(type="number", text=html.escape(text), answer=answer, tol=float(tol), shown=shown,
                 why=html.escape(why), unit=html.escape(unit))
 

@@ -200,3 +200,13 @@ def test_explorer_and_quiz_blocks_carry_their_data():
         explorers.choice("Two right?", [("a", True, ""), ("b", True, "")])
     with pytest.raises(ValueError):
         explorers.number("nan?", float("nan"))
+
+
+def test_a_numeric_answer_as_shown_is_accepted_whatever_tol_says():
+    """The language-model quiz asked for 241.37 within 0.05 but showed "241": the shown answer
+    was marked wrong."""
+    from collapse_utils.explorers import number
+
+    q = number("rise?", 241.37, tol=0.05, digits=3)
+    assert q["shown"] == "241" and abs(float(q["shown"]) - q["answer"]) <= q["tol"]
+    assert number("x", 0.123456, tol=0.001, digits=3)["tol"] == 0.001   # a wider tol stays
