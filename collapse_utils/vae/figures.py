@@ -162,9 +162,8 @@ def plot_reader(record, regimes: Sequence[str] | None = None):
     for k, regime in enumerate(regimes):
         sharp = record.metric("sharp_entropy", regime=regime)
         if np.isfinite(sharp).any(axis=0).any():
-            with np.errstate(all="ignore"):
-                axes[1].plot(record.generations, np.nanmedian(sharp, axis=0), ls=":", marker="x",
-                             ms=4, color=_color(regime, k))
+            axes[1].plot(record.generations, _nanmedian(sharp), ls=":", marker="x", ms=4,
+                         color=_color(regime, k))
     axes[0].axhline(record.fact("real_solid_ink"), color="#1e8449", ls=":", lw=1.5, label="real digits")
     axes[1].axhline(record.fact("real_class_entropy"), color="#1e8449", ls=":", lw=1.5)
     axes[0].set_ylabel("share of ink that is solid")
@@ -235,6 +234,16 @@ def plot_depth(record, metric: str = "latent_spread", regimes: Sequence[str] | N
     return fig
 
 
+def _nanmedian(values) -> np.ndarray:
+    """The median over seeds (axis 0) of the finite values; NaN, quietly, where there are none
+    (the sharp samples' class mix once fewer than 20 samples are sharp)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=0)
+
+
 def summary(record, regime: str = "replace") -> dict:
     """Medians over seeds of the numbers the prose quotes, for one regime.
 
@@ -243,7 +252,7 @@ def summary(record, regime: str = "replace") -> dict:
     generations; ``top_share_last``/``top_digit_last``: the most common digit's share
     at the last generation.
     """
-    med = lambda name: np.nanmedian(record.metric(name, regime=regime), axis=0)  # noqa: E731
+    med = lambda name: _nanmedian(record.metric(name, regime=regime))  # noqa: E731
     hist = record.metric("class_hist", regime=regime)[:, -1].mean(axis=0)
     return {"std": med("latent_std"), "spread": med("latent_spread"), "entropy": med("class_entropy"),
             "sharp_entropy": med("sharp_entropy"), "confidence": med("reader_confidence"),
