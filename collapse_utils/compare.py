@@ -350,6 +350,8 @@ class Comparison:
             dist = (f"{r.family.distance}: {rep.start:.3g} -> {rep.end:.3g} (G = {r.generations})"
                     if rep is not None and math.isfinite(rep.end) else r.family.distance)
             run_text = r.sizes() + (f"; STAND-IN: {r.short}" if r.short else "")
+            if r.pipeline_check:   # a row that cannot show collapse says so where it is read
+                run_text = "PIPELINE CHECK, cannot show collapse; " + run_text
             lines.append([r.label, *cells, dist, run_text or (r.reason or "")])
         return lines
 
@@ -423,13 +425,18 @@ def plot_across(table, ax=None):
     for i, r in enumerate(comp.rows):
         for j, c in enumerate(r.cells.values()):
             text = f"{c.value:.2f}" if c.available else ("–" if c.kind == "undefined" else "n/a")
-            dark = c.available and norm(c.value) > 0.6
+            dark = c.available and norm(c.value) > 0.6 and not r.pipeline_check
             ax.text(j, i, text, ha="center", va="center", fontsize=10,
                     color="white" if dark else ("0.2" if c.available else "0.5"))
+        if r.pipeline_check:   # its values exercise the code, they do not measure collapse
+            ax.add_patch(plt.Rectangle((-0.5, i - 0.5), len(comp.regimes), 1.0, facecolor="white",
+                                       alpha=0.7, hatch="///", edgecolor="0.6", linewidth=0))
     ax.set_xticks(range(len(comp.regimes)),
                   [textwrap.fill(regime_label(g).replace("-", "- "), 11).replace("- ", "-")
                    for g in comp.regimes])
-    names = [r.label + (f"\n{textwrap.fill(r.short, 24)}" if r.short else "") for r in comp.rows]
+    names = [r.label + (f"\n{textwrap.fill(r.short, 24)}" if r.short else "")
+             + ("\n(cannot show collapse)" if r.pipeline_check else "")
+             for r in comp.rows]
     ax.set_yticks(range(len(comp.rows)), names)
     ax.tick_params(axis="both", length=0, labelsize=9.5)
     ax.tick_params(axis="x", labelsize=9.5 if len(comp.regimes) <= 5 else 8.5)   # 7 columns: smaller

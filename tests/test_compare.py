@@ -53,6 +53,10 @@ def test_the_smoke_table():
     lm = comp.row("LM")
     if lm.pipeline_check:   # the smoke LM is the tiny random-init model: labelled as such
         assert "pipeline check" in (lm.short or "")
+        line = next(ln for ln in text.splitlines() if ln.startswith("LM "))
+        assert "cannot show collapse" in line   # not drawn as a full row
+        ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert any(t.startswith("LM") and "cannot" in t for t in ticks)
 
 
 def _linreg(**kw):
