@@ -1,5 +1,6 @@
 """Bad input, a full or read-only disk, an interrupt: one line naming what to change, no traceback,
 no lost data and no process left behind (GitHub issue 24)."""
+import importlib.util
 import os
 import signal
 import subprocess
@@ -93,6 +94,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.skipif(importlib.util.find_spec("jupyter_cache") is None
+                    or importlib.util.find_spec("psutil") is None,
+                    reason="the book's build tools are not installed (the minimum-versions job)")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "kill -9"])
 def test_book_workers_and_kernels_end_with_the_build(tmp_path, sig):
