@@ -1,6 +1,6 @@
 """Small helpers the chapters' notebooks share.
 
-* :func:`glue` puts a computed number into the rendered prose (myst-nb's glue:
+* :func:`glue` (and :func:`glue_all`, a report's whole dict) puts a computed number into the rendered prose (myst-nb's glue:
   ``{glue:text}`name:.2f```), so the text cannot drift from the code; on Colab
   or plain Jupyter, where myst-nb is absent, it does nothing.
 * :func:`within` is the one-line check of the hidden assert cells.
@@ -30,6 +30,14 @@ def glue(name: str, value, display: bool = False):
         return value
     _glue(name, value, display=display)
     return value
+
+
+def glue_all(prefix: str, numbers: dict) -> None:
+    """Glue every entry of ``numbers`` (a report function's dict) as ``{prefix}_{key}``.
+
+    Returns nothing, so a cell that ends with it shows no output."""
+    for key, value in numbers.items():
+        glue(f"{prefix}_{key}", value)
 
 
 def within(value, expected, sd=None, *, k: float = 4.0, rel: float | None = None) -> bool:

@@ -317,3 +317,12 @@ def test_take_per_chain_is_take_along_axis():
         along = np.take_along_axis(data, index.reshape(index.shape + (1,) * (data.ndim - axis - 1)),
                                    axis=axis)
         assert np.array_equal(take_per_chain(data, index, axis), along), shape
+
+
+def test_glue_all_glues_a_report_under_its_prefix_and_shows_nothing(monkeypatch):
+    from collapse_utils import notebook
+
+    seen = {}
+    monkeypatch.setattr(notebook, "glue", lambda name, value: seen.setdefault(name, value))
+    assert notebook.glue_all("sel", {"ratio": 0.5, "n": 3}) is None   # no bare number on the page
+    assert seen == {"sel_ratio": 0.5, "sel_n": 3}
