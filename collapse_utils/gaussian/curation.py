@@ -114,3 +114,89 @@ def corrector(mu: float, sigma: float):
         out[..., 2] = (A**2)[:, None] * out[..., 2]
         return out
     return correct
+
+
+# ----------------------------------------------------------------------------- the verify transition
+def verify_unlimited(M: int, errors, generations: int, window: float = 3.0, *,
+                     chains: int = 2000, seed: int = 0) -> dict:
+    """The ``verify`` loop with an unlimited draw budget, sampled directly: {q: per-chain arrays}.
+
+    With any number of batches allowed, the M accepted samples of a generation are i.i.d.
+    draws of the mixture (1 - q) p_L + q g (module docstring; :func:`~.theory.verify_theory`),
+    so they are drawn from it directly: p_L by inverse-CDF sampling of N(0, 1) restricted to
+    |x| <= L, the model's share from N(m_g, s_g^2).  Generation 0 fits M draws of N(0, 1);
+    each later one refits by the unbiased mean and variance, as the chapter's run does.
+    This is the run's limit as ``max_rounds`` grows, so the run's excess over it is the
+    finite budget's.  Returns, per verifier error q, the last generation's per-chain
+    ``w2_squared`` (to N(0, 1)) and ``sigma`` (arrays of length ``chains``).
+    """
+    from scipy.special import ndtri
+
+    rng = np.random.default_rng([int(seed), int(M), int(generations)])
+    lo, hi = ndtr(-float(window)), ndtr(float(window))
+    out = {}
+    for q in errors:
+        q = float(q)
+        x = rng.standard_normal((chains, M))
+        m, s = x.mean(axis=1), x.std(axis=1, ddof=1)
+        for _ in range(int(generations)):
+            real = ndtri(lo + (hi - lo) * rng.random((chains, M)))
+            own = m[:, None] + s[:, None] * rng.standard_normal((chains, M))
+            x = np.where(rng.random((chains, M)) < q, own, real)
+            m, s = x.mean(axis=1), x.std(axis=1, ddof=1)
+        out[q] = {"w2_squared": m**2 + (s - 1.0) ** 2, "sigma": s}
+    return out
+
+
+def verify_w2_bound(generations: int, M: int, error: float, window: float = 3.0,
+                    sigma: float = 1.0) -> float:
+    """A lower bound on E W_2^2 after ``generations`` under ``verify`` (unlimited budget).
+
+    W_2^2 = e^2 + (sigma_g - sigma)^2, and E sigma_g <= sqrt(E sigma_g^2) (Jensen), so
+    E W_2^2 >= E e^2 + (sqrt(E sigma_g^2) - sigma)^2 with the exact second moments of
+    :func:`~.theory.verify_theory`.  Unlike the linear-noise curve it grows without bound
+    with the generations for q above :func:`~.theory.critical_error`; it is loose by the
+    chains' spread of sigma_g, Var sigma_g (about a third of one fit's E W_2^2)."""
+    from .theory import verify_theory
+
+    T = verify_theory(generations, M, error, window, sigma)
+    return float(T["mean_error_squared"][-1] + (math.sqrt(T["sigma_squared"][-1]) - sigma) ** 2)
+
+
+def verify_budget_report(verify, unlimited: dict) -> dict:
+    """The numbers the curation chapter quotes about the verify transition's top error rate.
+
+    ``verify`` is the ``gaussian-curation`` record, ``unlimited`` :func:`verify_unlimited`'s
+    output for its errors; q = the record's largest verifier error.
+
+    * ``qtop``: that q; ``w2top``: the run's mean W_2^2 there at the last generation,
+      ``w2top_se`` its standard error over chains;
+    * ``w2top_unlimited`` (``_se``): the same loop with an unlimited draw budget;
+    * ``w2top_lin``: the linear-noise approximation; ``w2top_bound``: the exact-moment lower
+      bound (:func:`verify_w2_bound`);
+    * ``lin_low_pct``: how far the linear-noise curve lies below the unlimited-budget loop,
+      in percent of the latter;
+    * ``budget_share_pct``: the share of the run's excess over the linear-noise curve that
+      the finite budget makes, 100 (run - unlimited) / (run - linear noise);
+    * ``sigma_top`` / ``sigma_top_unlimited``: mean fitted sigma there, budget and not.
+    """
+    from .theory import verify_theory
+
+    S = verify.settings
+    M, G, L = S["M"][0], int(verify.generations[-1]), S["verify_window"]
+    q = float(max(verify.values("verifier_error")))
+
+    def last(name):
+        return float(verify.metric(name, verifier_error=q, regime="verify")[0, -1])
+
+    w2, se = last("w2_squared_mean"), last("w2_squared_sd") / math.sqrt(S["chains"])
+    free = unlimited[q]["w2_squared"]
+    w2_free, se_free = float(free.mean()), float(free.std(ddof=1) / math.sqrt(free.size))
+    lin = float(verify_theory(G, M, q, L)["w2_squared"][-1])
+    return {"qtop": q, "w2top": w2, "w2top_se": se,
+            "w2top_unlimited": w2_free, "w2top_unlimited_se": se_free,
+            "w2top_lin": lin, "w2top_bound": verify_w2_bound(G, M, q, L),
+            "lin_low_pct": 100 * (1 - lin / w2_free),
+            "budget_share_pct": 100 * (w2 - w2_free) / (w2 - lin),
+            "sigma_top": last("sigma_mean"),
+            "sigma_top_unlimited": float(unlimited[q]["sigma"].mean())}

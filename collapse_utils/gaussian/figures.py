@@ -292,38 +292,54 @@ def verify_curve(record, quantity: str = "w2_squared") -> tuple[np.ndarray, dict
 
 
 @_styled
-def plot_verify_transition(verify, baselines):
+def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     """End-of-run E W_2^2 and sigma against the verifier's error rate q.
 
-    (a) mean W_2^2 over chains (band 10-90%) with the fixed-point theory at the run's
-    length (dashed: exact for the mean's part, linear-noise for the spread's), the
-    exact ``replace`` value (q = 1), ``keep-real`` and one fit on real data; (b) the
-    fitted sigma at the last generation (median, band), with sqrt of the exact
-    E sigma^2 and ``replace``'s E sigma_n = c_M^n.
+    (a) the run's mean W_2^2 over chains (band 10-90%), which draws at most ``max_rounds``
+    batches per generation; the same loop with an unlimited draw budget (open circles,
+    ``unlimited``: :func:`~.curation.verify_unlimited`'s output, drawn here with 2,000
+    chains when not given); below them the exact second moments' lower bound
+    E e^2 + (sqrt(E sigma^2) - sigma)^2 (dashed, :func:`~.curation.verify_w2_bound`) and
+    the linear-noise approximation W_1 (1 - q^(2(g+1))) / (1 - q^2) (dotted; low by a few
+    per cent at q >= 0.9, and finite at every q < 1 where the exact moments diverge above
+    q_c); the exact ``replace`` value (q = 1), ``keep-real`` and one fit on real data.
+    (b) the mean fitted sigma at the last generation (band 10-90%), the unlimited budget's,
+    sqrt of the exact E sigma^2 (an upper bound on E sigma, by Jensen) and ``replace``'s
+    E sigma_n = c_M^n.
     """
+    from .curation import verify_unlimited, verify_w2_bound
+
     S = verify.settings
-    M, G = S["M"][0], int(verify.generations[-1])
+    M, G, L = S["M"][0], int(verify.generations[-1]), S["verify_window"]
     qs, w2 = verify_curve(verify, "w2_squared")
     _, sig = verify_curve(verify, "sigma")
+    if unlimited is None:
+        unlimited = verify_unlimited(M, qs, G, L)
+    free_w2 = [float(unlimited[float(q)]["w2_squared"].mean()) for q in qs]
+    free_sig = [float(unlimited[float(q)]["sigma"].mean()) for q in qs]
     fine = np.linspace(0, max(qs.max(), 0.95), 200)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.4))
     col = REGIME_COLORS["verify"]
-    a.plot(qs, w2["mean"], "o-", color=col, label="verify (mean over chains)")
+    a.plot(qs, w2["mean"], "o-", color=col, label=f"verify, ≤ {S['max_rounds']} batches")
     a.fill_between(qs, w2["q10"], w2["q90"], color=col, alpha=0.22, linewidth=0)
-    theory(a, fine, [th.verify_theory(G, M, q, S["verify_window"])["w2_squared"][-1] for q in fine],
-           label="theory (linear noise)")
+    a.plot(qs, free_w2, "o", mfc="white", color=col, label="verify, unlimited budget")
+    theory(a, fine, [verify_w2_bound(G, M, q, L) for q in fine],
+           label="lower bound (exact moments)")
+    a.plot(fine, [th.verify_theory(G, M, q, L)["w2_squared"][-1] for q in fine], color="black",
+           ls=":", lw=1.4, label="linear noise (approx.)")
     rep = th.theory_1d(G + 1, M)["w2_squared"]
-    a.axhline(rep, color=REGIME_COLORS["replace"], ls=":", lw=1.6, label=f"replace (exact), q = 1")
+    a.axhline(rep, color=REGIME_COLORS["replace"], ls=":", lw=1.6, label="replace (exact), q = 1")
     a.axhline(_last(baselines, "w2_squared_mean", regime="keep-real"), color=REGIME_COLORS["keep-real"],
               ls="-.", lw=1.6, label="keep 10% real")
     a.axhline(th.expected_w2_squared(1, M), color="grey", ls=":", lw=1.2, label="one fit on real data")
     a.set(yscale="log", xlabel="verifier error q", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$",
           title=f"(a) distance after {G} generations")
-    a.legend(loc="lower right", fontsize=10, frameon=True, framealpha=0.9, edgecolor="none")
-    b.plot(qs, sig["median"], "o-", color=col, label="verify (median)")
+    a.legend(loc="upper left", fontsize=9, frameon=True, framealpha=0.9, edgecolor="none")
+    b.plot(qs, sig["mean"], "o-", color=col, label="verify (mean)")
     b.fill_between(qs, sig["q10"], sig["q90"], color=col, alpha=0.22, linewidth=0)
-    theory(b, fine, [np.sqrt(th.verify_theory(G, M, q, S["verify_window"])["sigma_squared"][-1])
-                     for q in fine], label=r"$\sqrt{E\,\sigma^2}$ (exact)")
+    b.plot(qs, free_sig, "o", mfc="white", color=col, label="unlimited budget (mean)")
+    theory(b, fine, [np.sqrt(th.verify_theory(G, M, q, L)["sigma_squared"][-1])
+                     for q in fine], label=r"$\sqrt{E\,\sigma^2} \geq E\,\sigma$ (exact)")
     b.axhline(th.expected_sigma(G + 1, M), color=REGIME_COLORS["replace"], ls=":", lw=1.6,
               label=r"replace: $E\,\sigma_n = c_M^{\,n}$")
     b.set(xlabel="verifier error q", ylabel=r"fitted $\sigma$", title=f"(b) spread after {G} generations")
