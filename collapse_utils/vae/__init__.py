@@ -7,9 +7,10 @@ The supplement of Shumailov et al. (2024) and the authors' public notebook:
 * ``train``       one generation's training, one chain through the core loop
 * ``measure``     the gen-0 encoder's latent statistics, the digit reader
 * ``experiment``  the ``vae`` settings schema and run (registered on import)
+* ``verification`` a digit-reading verifier (Yi et al. 2025): ``vae-verifier``
 * ``figures``     the chapter's figures and quoted numbers, read from a Record
 """
-from . import experiment  # noqa: F401  (registers "vae")
+from . import experiment, verification  # noqa: F401  (register "vae", "vae-verifier")
 from .data import DecodedStream, MNIST, TrainingSet, as_training_set, load_mnist, stand_in_label
 from .experiment import PAPER_LATENT_STD, cpu_precision, data_depth, SETTINGS, VAE_REGIMES, real_share, regime_for, run_one
 from .figures import (

@@ -114,12 +114,13 @@ def sample_stream(model, m: int, rng=None) -> DecodedStream:
 
 def run_chain(real_images, generations: int, *, regime: Regime, fit, measure, seed: int = 0,
               device: str = "cpu", run_dir=None, resume: bool = False, progress: bool = True,
-              stop_after=None, keep_models: Sequence[int] = (), desc: str = "VAE"):
+              stop_after=None, keep_models: Sequence[int] = (), desc: str = "VAE", sizes=None):
     """Generations 0..``generations`` of one VAE chain through the core loop.
 
     ``real_images``: uint8 (n, 28, 28) or (n, 1, 28, 28), or a float tensor in [0, 1].
     Each generation's weights go to ``run_dir/model_XXXX`` (:func:`save_vae`); with
-    ``resume=True`` the run continues after the last finished generation.
+    ``resume=True`` the run continues after the last finished generation.  ``sizes`` is
+    M_i for i >= 1 (:func:`~collapse_utils.loop.run_generations`; default: the real digits').
     Returns the core :class:`~collapse_utils.loop.LoopResult`.
     """
     import torch
@@ -129,7 +130,7 @@ def run_chain(real_images, generations: int, *, regime: Regime, fit, measure, se
         real = real.unsqueeze(1)
     real = as_training_set(real).real
     return run_generations(
-        fit, sample_stream, real, generations, regime=regime, seed=seed, measure=measure,
+        fit, sample_stream, real, generations, regime=regime, sizes=sizes, seed=seed, measure=measure,
         run_dir=run_dir, resume=resume, save_model=save_vae,
         load_model=lambda p: load_vae(p, device), keep_models=keep_models, progress=progress,
         desc=desc, stop_after=stop_after)
