@@ -47,8 +47,9 @@ BOOK_TAGS = ("hide-input", "hide-output", "hide-cell", "remove-cell", "remove-in
 #: notebook and in the grading image); the others need numpy, scipy and scikit-learn alone
 NETS_EXERCISES = ("vae",)
 #: chapters of the book (``book/<chapter>.ipynb``) that need ``[nets]``: the VAE, the language
-#: model, and "What collapse means", whose table runs every family
-NETS_CHAPTERS = ("vae", "lm", "definitions")
+#: model, curation (its VAE under a verifier), and "What collapse means", whose table runs every
+#: family
+NETS_CHAPTERS = ("vae", "lm", "curation", "definitions")
 #: the otter-grader a student notebook installs (requirements.txt pins the same)
 OTTER_VERSION = "7.0.0"
 #: the tag of this release, where the exercises' one source and the student copies are read

@@ -37,7 +37,7 @@ from .experiments import source_digest
 from .profiles import current_profile
 
 #: the chapters that run last, alone: torch on every core in one process (the language model)
-ALONE = ("book/lm",)
+ALONE = ("book/lm", "book/claims")
 #: the other chapters' order, longest first at ``default`` (the rest follow in the toc's order)
 LONGEST_FIRST = ("book/vae", "book/curation", "book/definitions", "book/gmm", "book/gaussian",
                  "book/beyond", "book/discrete")
