@@ -413,11 +413,11 @@ def plot_across(table, ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
-    from .plotting import profile_note, regime_label, stand_in_title
+    from .plotting import PAGE_WIDTH, profile_note, regime_label, stand_in_title
 
     comp = as_comparison(table)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.0, 0.7 * len(comp.rows) + 2.0))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.7 * len(comp.rows) + 2.0))
     fig = ax.figure
     values = np.array([[c.value for c in r.cells.values()] for r in comp.rows], dtype=float)
     norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").with_extremes(bad="#eeeeee")

@@ -31,6 +31,17 @@ REGIME_COLORS = {
 }
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, zorder=5)
 
+#: The widest a figure is drawn, in inches.  The page shows figures in a column about 672 CSS px
+#: wide at desktop width, and the inline backend renders at ``figure.dpi`` = 110 px per inch
+#: (no retina), so a figure of at most 7.2 in (about 800 px with ``bbox_inches="tight"``) is
+#: shown at 84% of its size or more, and text of :data:`MIN_FONT_PT` or more reads at about
+#: 7 pt x 110/72 px/pt x 0.84 = 8.98, i.e. 9 CSS px.  tests/test_figures_legible.py holds
+#: the figures to it.
+PAGE_WIDTH = 7.0
+MAX_FIGURE_WIDTH = 7.25
+#: the smallest type in any figure, in points (tick labels, legends, notes)
+MIN_FONT_PT = 7
+
 STYLE = {
     "figure.figsize": (6.4, 3.8),
     "figure.dpi": 110,
@@ -40,9 +51,11 @@ STYLE = {
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.25,
-    "axes.titlesize": 11,
+    "axes.titlesize": 10.5,
     "axes.labelsize": 10,
-    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8.5,
     "legend.frameon": False,
     "lines.linewidth": 1.8,
     "image.cmap": GENERATION_CMAP,
@@ -209,7 +222,7 @@ def draw_generational_loop(ax=None):
     data by weights alpha, beta, gamma) train the next one.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.5, 2.6))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.7))
     ax.set_axis_off()
     ax.set_xlim(0, 10.5)
     ax.set_ylim(0, 3)
@@ -219,13 +232,13 @@ def draw_generational_loop(ax=None):
         nodes.append((0.7 + 2.6 * k - 1.3, f"model\n$p_{{\\theta_{k}}}$", "#555555"))
         nodes.append((0.7 + 2.6 * k, f"$D_{k}$", generation_colors([k], 4)[0]))
     for x, text, color in nodes:
-        ax.text(x, 1.7, text, ha="center", va="center", fontsize=10,
+        ax.text(x, 1.7, text, ha="center", va="center", fontsize=9.5,
                 bbox={**box, "facecolor": "white", "edgecolor": color})
     arrow = dict(arrowstyle="-|>", color="0.3", lw=1.2)
     for (x0, _, _), (x1, t1, _) in zip(nodes[:-1], nodes[1:]):
         verb = "fit" if t1.startswith("model") else "sample"
         ax.annotate("", xy=(x1 - 0.55, 1.7), xytext=(x0 + 0.55, 1.7), arrowprops=arrow)
-        ax.text((x0 + x1) / 2, 2.05, verb, ha="center", fontsize=8, color="0.3")
+        ax.text((x0 + x1) / 2, 2.3, verb, ha="center", fontsize=8, color="0.3")
     ax.text(10.0, 1.7, "...", ha="center", va="center", fontsize=14)
     for k in (2, 3):  # gamma: original data can flow into later generations
         x_to = 0.7 + 2.6 * k

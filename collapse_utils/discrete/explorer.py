@@ -6,7 +6,7 @@ starting values (:data:`EXPLORER_DEFAULTS`).
 """
 from __future__ import annotations
 
-from ..plotting import profile_note
+from ..plotting import PAGE_WIDTH, profile_note
 from .figures import plot_support, plot_survival
 
 #: the explorer's starting values (the static figure beside it uses the same)
@@ -29,7 +29,7 @@ def explore_figure(record):
     import matplotlib.pyplot as plt
 
     K, s = record.settings["K"], record.settings["zipf_exponent"]
-    fig = plt.figure(figsize=(9, 8))
+    fig = plt.figure(figsize=(PAGE_WIDTH, 6.6))
     grid = fig.add_gridspec(2, 2, height_ratios=(1.25, 1))
     plot_survival(fig.add_subplot(grid[0, :]), record, states=[0, K // 2 - 1, K - 1],
                   legend_kw=dict(loc="upper left", bbox_to_anchor=(1.01, 1.0)))

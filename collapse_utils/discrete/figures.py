@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import (REGIME_COLORS, THEORY_STYLE, generation_colors, profile_note,
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, THEORY_STYLE, generation_colors, profile_note,
                         regime_label, theory)
 from .experiment import absorption_times, final_fixed, p0_of
 from .theory import (absorption_time_pmf, binomial_interval, expected_gini_simpson,
@@ -86,7 +86,7 @@ def plot_support(axes, record, regime="replace") -> None:
 
 def survival_figure(record, states=(0, 4, 9, 19)):
     """Per-state survival of the ``replace`` chains (one panel, legend below)."""
-    fig, ax = _plt().subplots(figsize=(7.0, 5.0))
+    fig, ax = _plt().subplots(figsize=(PAGE_WIDTH, 5.0))
     plot_survival(ax, record, states)
     M, K = record.settings["M"], len(p0_of(record))
     ax.set_title(f"Per-state survival, Zipf({K}, {record.settings['zipf_exponent']:g}), M = {M}")
@@ -96,7 +96,7 @@ def survival_figure(record, states=(0, 4, 9, 19)):
 
 def support_figure(record):
     """Support size and diversity of the ``replace`` chains, each against its exact mean."""
-    fig, axes = _plt().subplots(1, 2, figsize=(10, 4.0))
+    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     plot_support(axes, record)
     axes[0].set_title("support size")
     axes[1].set_title("diversity")
@@ -173,7 +173,7 @@ def plot_mean_time(ax, record, p: float = 0.5) -> None:
 
 def absorption_figure(record, M: int = 50):
     """Left: the absorption-time histogram at one M. Right: E[T] / M over the sweep."""
-    fig, axes = _plt().subplots(1, 2, figsize=(10, 4.0))
+    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     plot_absorption_time(axes[0], record, M)
     plot_mean_time(axes[1], record)
     profile_note(fig, record, f"{record.settings['chains']:,} chains per M")
@@ -185,7 +185,7 @@ def regimes_figure(record):
     p0, M = p0_of(record), record.settings["M"]
     f = record.settings["real_fraction"]
     gens = record.generations
-    fig, axes = _plt().subplots(1, 2, figsize=(10, 4.2))
+    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.5))
     for k, name in enumerate(record.values("regime")):
         color, label = REGIME_COLORS[name], regime_label(name, record)
         summary_band(axes[0], record, "gini_simpson", color=color, label=label, regime=name)

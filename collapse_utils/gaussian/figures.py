@@ -14,14 +14,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..loop import rng_for
-from ..plotting import REGIME_COLORS, band, generation_colors, profile_note, regime_label, theory
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, profile_note,
+                        regime_label, theory)
 from . import theory as th
 from .experiment import REFERENCE_SIZE, example_covariance
 from .simulate import sample_source
 
-#: larger type than the book's default: these figures are wide and are shown scaled to page width
-FONT = {"font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "legend.fontsize": 11,
-        "xtick.labelsize": 11.5, "ytick.labelsize": 11.5}
+#: the type of these figures: drawn at the page's width (:data:`~..plotting.PAGE_WIDTH`), shown
+#: at about their natural size, so 9-10 pt reads as it does in the text
+FONT = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": 8.5,
+        "xtick.labelsize": 9, "ytick.labelsize": 9}
 ESTIMATOR_COLORS = {"unbiased": "C0", "mle": "C3"}
 SCHEDULE_COLORS = {"constant": "C3", "linear": "C0", "superlinear": "C2"}
 SOURCE_COLORS = {"laplace": "C4", "two-modes": "C5", "normal": "C0"}
@@ -36,7 +38,15 @@ def _styled(draw):
     return wrapper
 
 
-def _figure(ncols: int, width: float, height: float = 4.2):
+def _figure(ncols: int, width: float = PAGE_WIDTH, height: float = 3.4):
+    """``ncols`` panels in a row; three panels take two rows (two above, one full-width below),
+    so that no panel is narrower than half the page."""
+    if ncols == 3:
+        fig = plt.figure(figsize=(width, 2 * height))
+        grid = fig.add_gridspec(2, 2)
+        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+                fig.add_subplot(grid[1, :])]
+        return fig, np.array(axes, dtype=object)
     fig, axes = plt.subplots(1, ncols, figsize=(width, height))
     return fig, np.atleast_1d(axes)
 
@@ -82,7 +92,7 @@ def plot_intro(record):
     fits, because generation 0 is already a fit to M real samples.
     """
     M, gens = record.settings["M"], record.generations
-    fig, (ax1, ax2) = _figure(2, 10.5, 4.3)
+    fig, (ax1, ax2) = _figure(2)
     for regime in record.values("regime"):
         for ax, key in ((ax1, "sigma"), (ax2, "w2_squared")):
             band(ax, gens, record.metric(key, regime=regime)[0].T, center="mean", spread="quantile",
@@ -105,7 +115,7 @@ def plot_mean_median(record, estimator: str = "unbiased"):
     g = record.generations
     M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
     T = th.theory_1d(g + 1, M, estimator=estimator)
-    fig, axes = _figure(3, 13.5, 4.4)
+    fig, axes = _figure(3, height=3.2)
     summary_band(axes[0], g, record, "sigma_squared", color="C0", label="mean over chains", **sel)
     axes[0].plot(g, record.metric("sigma_squared_median", **sel)[0], color="C1", lw=1.4, label="median over chains")
     theory(axes[0], g, T["sigma_squared"], label=r"$E[\sigma_n^2] = \sigma^2$")
@@ -129,7 +139,7 @@ def plot_distance(record, estimator: str = "unbiased"):
     random walk n sigma^2 / M alone (Step 6)."""
     g = record.generations
     M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
-    fig, (ax,) = _figure(1, 7.5, 4.6)
+    fig, (ax,) = _figure(1, 6.0, 3.8)
     summary_band(ax, g, record, "w2_squared", color=REGIME_COLORS["replace"], label="mean over chains", **sel)
     theory(ax, g, th.expected_w2_squared(g + 1, M), label=r"exact: $n\sigma^2/M + 2\sigma^2(1-c_M^n)$")
     theory(ax, g, (g + 1) / M, label=r"the mean's walk alone: $n\sigma^2/M$", linestyle=":")
@@ -145,7 +155,7 @@ def plot_public(record):
     each M of the sweep (MLE variance, as np.std), log-log, against the exact RMS errors."""
     g = record.generations[1:]
     est = _setting(record, "estimator")
-    fig, axes = _figure(2, 11.5, 4.5)
+    fig, axes = _figure(2, height=3.5)
     for i, M in enumerate(record.values("M")):
         T = th.theory_1d(g + 1, M, estimator=est)
         summary_band(axes[0], g, record, "mean_error_squared", center="median", sqrt=True,
@@ -158,7 +168,7 @@ def plot_public(record):
     axes[1].set(ylabel=r"$|\sigma - \hat\sigma|$", title="error of the std (np.std)")
     for ax in axes:
         ax.set(xscale="log", yscale="log", xlabel="generation $g$")
-        ax.legend(ncol=2, fontsize=10)
+        ax.legend(ncol=2)
     return _finish(fig, axes, record, f"{record.settings['chains']} chains per M, median and 10–90% band")
 
 
@@ -166,7 +176,7 @@ def plot_public(record):
 def plot_estimators(record):
     """Unbiased against MLE variance: mean sigma_n^2 (log) and mean W_2^2, with theory (Step 7)."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2, 11.5, 4.4)
+    fig, axes = _figure(2)
     names = {"unbiased": "unbiased", "mle": "MLE (np.std)"}
     for est in record.values("estimator"):
         T = th.theory_1d(g + 1, M, estimator=est)
@@ -189,7 +199,7 @@ def plot_estimators(record):
 def plot_regimes(record):
     """Replace, accumulate, keep-real: mean W_2^2 (log) and mean sigma_n, with replace's theory."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2, 11.5, 4.4)
+    fig, axes = _figure(2)
     for r in record.values("regime"):
         for ax, q in zip(axes, ("w2_squared", "sigma")):
             summary_band(ax, g, record, q, color=REGIME_COLORS.get(r), label=regime_label(r, record), regime=r)
@@ -209,7 +219,7 @@ def plot_schedules(record):
     from ..regimes import Schedule
 
     g, M = record.generations[1:], _setting(record, "M")
-    fig, (ax,) = _figure(1, 7.8, 4.8)
+    fig, (ax,) = _figure(1, 6.4, 4.0)
     for kind in record.values("schedule"):
         sch = Schedule(kind, M, float(record.settings["power"]))
         summary_band(ax, g, record, "w2_squared", color=SCHEDULE_COLORS.get(kind),
@@ -229,7 +239,7 @@ def plot_dimensions(record):
     g, M, d = record.generations, _setting(record, "M"), record.settings["dim"]
     cov0 = example_covariance(d)
     lower = (g + 1) * np.trace(cov0) / M
-    fig, axes = _figure(3, 13.5, 4.4)
+    fig, axes = _figure(3, height=3.2)
     summary_band(axes[0], g, record, "log_det", color="C0", label="mean over chains")
     theory(axes[0], g, th.expected_log_det(g + 1, M, cov0), label="exact")
     summary_band(axes[1], g, record, "direction_sigma", color="C1", label="mean over chains")
@@ -250,7 +260,7 @@ def plot_sources(record, show=(0, 9, 99), source: str = "two-modes"):
     """Non-Gaussian D_0: one chain's fitted densities over D_0's histogram (left) and mean
     W_2^2 to the empirical D_0 with its exact lower bound, per source (right)."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2, 11.5, 4.4)
+    fig, axes = _figure(2)
     x_ref = sample_source(source, REFERENCE_SIZE, rng_for(record.seed, "reference"))
     axes[0].hist(x_ref, bins=120, density=True, color="0.8", label=r"$\mathcal{D}_0$: " + source)
     xs = np.linspace(-3, 3, 400)
@@ -318,7 +328,7 @@ def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     free_w2 = [float(unlimited[float(q)]["w2_squared"].mean()) for q in qs]
     free_sig = [float(unlimited[float(q)]["sigma"].mean()) for q in qs]
     fine = np.linspace(0, max(qs.max(), 0.95), 200)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 6.4))   # (b) below (a): room for the key
     col = REGIME_COLORS["verify"]
     a.plot(qs, w2["mean"], "o-", color=col, label=f"verify, ≤ {S['max_rounds']} batches")
     a.fill_between(qs, w2["q10"], w2["q90"], color=col, alpha=0.22, linewidth=0)
@@ -334,7 +344,7 @@ def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     a.axhline(th.expected_w2_squared(1, M), color="grey", ls=":", lw=1.2, label="one fit on real data")
     a.set(yscale="log", xlabel="verifier error q", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$",
           title=f"(a) distance after {G} generations")
-    a.legend(loc="upper left", fontsize=9, frameon=True, framealpha=0.9, edgecolor="none")
+    a.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     b.plot(qs, sig["mean"], "o-", color=col, label="verify (mean)")
     b.fill_between(qs, sig["q10"], sig["q90"], color=col, alpha=0.22, linewidth=0)
     b.plot(qs, free_sig, "o", mfc="white", color=col, label="unlimited budget (mean)")
@@ -343,7 +353,7 @@ def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     b.axhline(th.expected_sigma(G + 1, M), color=REGIME_COLORS["replace"], ls=":", lw=1.6,
               label=r"replace: $E\,\sigma_n = c_M^{\,n}$")
     b.set(xlabel="verifier error q", ylabel=r"fitted $\sigma$", title=f"(b) spread after {G} generations")
-    b.legend(loc="lower left")
+    b.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     profile_note(fig, verify, f"{S['chains']} chains per q, M = {M}, bands 10–90% over chains")
     return fig
 
@@ -354,7 +364,7 @@ def plot_self_correct(record):
     each on its exact curve (:func:`~.theory.self_correct_theory`)."""
     S = record.settings
     M, gens = S["M"][0], np.asarray(record.generations)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     for color, gamma in zip(GAMMA_COLORS, record.values("gamma")):
         T = th.self_correct_theory(int(gens[-1]), M, gamma)
         for ax, q, center in ((a, "w2_squared", "mean"), (b, "sigma", "mean")):
@@ -383,7 +393,7 @@ def plot_curation_discrete(record, regimes: list[tuple[str, dict, str, str]]):
     p0, M = np.asarray(record.fact("p0")), record.settings["M"]
     gens = np.asarray(record.generations)
     n = int(gens[-1]) + 1
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     for label, sel, color, kind in regimes:
         for ax, q in ((a, "support"), (b, "gini_simpson")):
             mid = record.metric(f"{q}_mean", **sel)[0]

@@ -13,14 +13,14 @@ from typing import Sequence
 import numpy as np
 
 from ..loop import load_generation, rng_for
-from ..plotting import (REGIME_COLORS, band, generation_colors, log_ticks, profile_note,
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, log_ticks, profile_note,
                         regime_label, theory)
 from .experiment import SCATTER_GENERATIONS, run_real_data
 from .mixture import as_mixture, sample_mixture
 from .theory import expected_log_std_drift
 
-#: font sizes of this chapter's figures (they are shown at page width, and on a phone)
-FONTS = {"title": 13, "label": 12, "ticks": 11, "legend": 10.5}
+#: font sizes of this chapter's figures (drawn at the page's width and shown at about their size)
+FONTS = {"title": 10.5, "label": 10, "ticks": 9, "legend": 8.5}
 
 
 def enlarge_fonts(fig) -> None:
@@ -115,7 +115,8 @@ def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, point
         x = sample_mixture(models[g], points, rng_for(seed, "figure", g))
         panels.append((f"generation {g}", x, models[g], c))
     nrow = math.ceil(len(panels) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 3.0 * nrow + 0.3), sharex=True,
+    fig, axes = plt.subplots(nrow, ncol, figsize=(PAGE_WIDTH, PAGE_WIDTH / ncol * nrow + 0.4),
+                             sharex=True,
                              sharey=True, squeeze=False)
     for ax, (title, x, model, color) in zip(axes.flat, panels):
         ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=color, linewidths=0)
@@ -143,7 +144,7 @@ def plot_protocol(record, **selection):
     one = lambda key: record.metric(key, **selection)[0]  # noqa: E731
     M = int(record.settings["points"])
     light = one("weights")[:, -1]
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.8))
+    fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 5.8))
     ax1, ax2, ax3, ax4 = axes.flat
     ax1.plot(gens[1:], one("l2_to_gen0")[1:], color="C0")
     ax1.set_yscale("log")
@@ -192,7 +193,7 @@ def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", 
     gens = record.generations
     nrow = math.ceil(len(metrics) / 2)
     ncol = min(2, len(metrics))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.9 * nrow + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(PAGE_WIDTH, 3.0 * nrow + 0.4), squeeze=False)
     for ax, key in zip(axes.flat, metrics):
         for r in record.values("regime"):
             y, x = sweep_metric(record, key, variant=variant, regime=r), gens
@@ -257,7 +258,7 @@ def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to
     last = int(verify.generations[-1])
     share = float(reference.settings["real_fraction"])
     e_share = error_for_share(share, float(verify.settings["verify_bound"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 3.5), squeeze=False)
     for ax, key in zip(axes.flat, metrics):
         qs, y = _end_band(verify, key, "verifier_error")
         color = REGIME_COLORS["verify"]
@@ -305,7 +306,7 @@ def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_s
     runs = [(r"replace ($\gamma$ = 0)", REGIME_COLORS["replace"], reference, dict(regime="replace"), 0.0)]
     runs += [(rf"self-correct, $\gamma$ = {g:g}", c, correct, dict(gamma=g), g)
              for g, c in zip(gammas, colors)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 3.5), squeeze=False)
     for ax, key in zip(axes.flat, metrics):
         for label, color, rec, sel, g in runs:
             y, x = sweep_metric(rec, key, **sel), gens

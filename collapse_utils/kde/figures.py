@@ -10,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import band, log_ticks, profile_note, theory
+from ..plotting import PAGE_WIDTH, band, log_ticks, profile_note, theory
 from . import theory as th
 
 RULE_COLORS = {"scott": "#2471a3", "silverman": "#7d3c98", "fixed": "#c0392b"}
@@ -37,7 +37,7 @@ def plot_distances(rec, regime: str = "replace"):
     """(a) KL(p_0 || p_n) and (b) W2(p_n, p_0) over generations, one band per bandwidth rule,
     each over the Gaussian with the exact expected moments (a reference, dashed)."""
     gens = np.asarray(rec.generations)
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     gaussian = rec.settings["real"] == "gaussian"
     for i, rule in enumerate(rec.values("bandwidth")):
         color = RULE_COLORS.get(rule)
@@ -47,7 +47,7 @@ def plot_distances(rec, regime: str = "replace"):
                 theory(ax, gens, ref(gens + 1, **_theory_args(rec, rule)), color=color,
                        label="Gaussian with the exact moments" if i == 0 else None)
     axes[0].set_ylabel(r"KL$(p_0\,\|\,p_n)$ (nats)")
-    axes[0].set_title("(a) KL divergence from the real distribution")
+    axes[0].set_title("(a) KL divergence from $p_0$")
     axes[1].set_ylabel(r"$W_2(p_n, p_0)$")
     axes[1].set_yscale("log")
     log_ticks(axes[1])
@@ -59,7 +59,7 @@ def plot_variance_tails(rec, regime: str = "replace"):
     """(a) The KDE's variance: mean over chains on its exact expectation.  (b) Its mass
     outside the real 0.135% and 99.865% quantiles, against the real 0.27%."""
     gens = np.asarray(rec.generations)
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     for i, rule in enumerate(rec.values("bandwidth")):
         color, label = RULE_COLORS.get(rule), rule_label(rule, rec)
         band(axes[0], gens, chains(rec, "variance", rule, regime), color=color, label=label,
@@ -98,7 +98,7 @@ def plot_densities(rec, generations=(0, 10, 40), chain: int = 0, regime: str = "
     from .simulate import real_logpdf
 
     rules = rec.values("bandwidth")
-    fig, axes = plt.subplots(1, len(rules), figsize=(5.25 * len(rules), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(rules), figsize=(PAGE_WIDTH, 3.2), squeeze=False)
     x = np.linspace(-6, 6, 601)
     gens = [g for g in generations if g <= rec.generations[-1]]
     from ..plotting import generation_colors

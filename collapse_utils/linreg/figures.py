@@ -9,7 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import REGIME_COLORS, generation_colors, profile_note, regime_label, theory
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, generation_colors, profile_note, regime_label,
+                        theory)
 from . import theory as th
 
 
@@ -39,7 +40,7 @@ def plot_regimes(rec):
     d, T, s = _sizes(rec)
     fits = gens + 1
     fixed = {**_one(rec, "verifier_error"), **_one(rec, "gamma")}
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     bounded = [r for r in rec.values("regime") if r in ("accumulate", "accumulate-subsample")]
     for ax, regimes in zip(axes, (rec.values("regime"), bounded)):
         for r in regimes:
@@ -55,7 +56,7 @@ def plot_regimes(rec):
     axes[0].set_title("(a) replace grows, the others do not")
     axes[1].set_title("(b) the accumulating regimes")
     axes[0].legend()
-    axes[1].legend(ncol=2, loc="upper left")
+    axes[1].legend(loc="upper left")
     axes[1].set_ylim(0, 3.6 * th.accumulate_bound(d, T, s))
     profile_note(fig, rec, f"d = {d}, T = {T}, {rec.settings['chains']} chains, band 10-90%")
     return fig
@@ -95,7 +96,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     gens = rec_replace.generations
     d, T, s = _sizes(rec_replace)
     fits = gens + 1
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     ax = axes[0]
     _band(ax, gens, rec_replace, REGIME_COLORS["replace"], "replace", regime="replace")
     gammas = rec_gamma.values("gamma")
@@ -123,7 +124,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_yscale("log")
     ax.set_xlabel("verifier error rate")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
-    ax.set_title("(b) verification: how good must the verifier be?")
+    ax.set_title("(b) verify: how good must the verifier be?")
     ax.legend(loc="lower right")
     profile_note(fig, rec_replace, f"d = {d}, T = {T}, {rec_replace.settings['chains']} chains, "
                                    "band 10-90%")
@@ -143,7 +144,7 @@ def plot_loops(rec_loops, rec_share):
     gens = rec_loops.generations
     M = rec_loops.settings["samples"]
     lam = rec_loops.values("synthetic_share")[0]
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     ax = axes[0]
     for loop in rec_loops.values("loop"):
         sel = dict(loop=loop, synthetic_share=lam)
@@ -158,7 +159,7 @@ def plot_loops(rec_loops, rec_share):
     ax.set_ylabel(r"squared error of the mean $\hat\mu_n^2$")
     ax.set_title(f"(a) three loops, $\\lambda$ = {lam:g}")
     ax.set_ylim(top=30 * max((int(gens[-1]) + 1) / M, 1e-9))
-    ax.legend(ncol=2, loc="upper left")
+    ax.legend(loc="upper left")
     ax = axes[1]
     shares = np.asarray(rec_share.values("synthetic_share"))
     last = int(rec_share.generations[-1])
@@ -178,6 +179,6 @@ def plot_loops(rec_loops, rec_share):
     ax.set_ylabel(r"$\hat\mu^2$ at generation " + str(last))
     ax.set_title(f"(b) generation {last} against $\\lambda$")
     ax.set_ylim(top=30 * max((last + 1) / M, 1e-9))
-    ax.legend(ncol=2, loc="upper left")
+    ax.legend(loc="upper left")
     profile_note(fig, rec_loops, f"M = {M}, {rec_loops.settings['chains']} chains, band 10-90%")
     return fig

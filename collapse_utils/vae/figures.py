@@ -17,6 +17,14 @@ from .measure import LATENT_EDGES, N_CLASSES
 from .model import load_vae
 
 
+
+def _page_width() -> float:
+    """The widest a figure is drawn (:data:`collapse_utils.plotting.PAGE_WIDTH`; imported late,
+    like matplotlib)."""
+    from ..plotting import PAGE_WIDTH
+
+    return PAGE_WIDTH
+
 def regime_name(regime: str, record) -> str:
     """How a regime is named in legends: "replace", "keep 10% real", ..."""
     if regime == "replace":
@@ -72,7 +80,7 @@ def plot_sample_grids(record, regimes: Sequence[str] | None = None,
     regimes = list(regimes or record.values("regime"))
     gens = [g for g in generations if g in record.generations]
     rows = [real_digits(record, n)]
-    size = (len(regimes) * (0.42 * n + 1.2), 0.45 * len(gens) + 1.4)
+    size = (min(_page_width(), len(regimes) * (0.42 * n + 1.2)), 0.45 * len(gens) + 1.4)
     fig, axes = plt.subplots(1, len(regimes), figsize=size, squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         grid = rows + [generation_samples(record, g, regime=regime, n=n) for g in gens]
@@ -93,7 +101,7 @@ def plot_latent_histograms(record, regimes: Sequence[str] | None = None):
     from ..plotting import generation_colorbar, generation_colors
 
     regimes = list(regimes or record.values("regime"))
-    fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.6), sharey=True,
+    fig, axes = plt.subplots(1, len(regimes), figsize=(_page_width(), 3.4), sharey=True,
                              squeeze=False)
     gens, last = list(record.generations), int(record.generations[-1])
     centres, width = (LATENT_EDGES[:-1] + LATENT_EDGES[1:]) / 2, np.diff(LATENT_EDGES)
@@ -130,7 +138,7 @@ def plot_latent_stats(record, regimes: Sequence[str] | None = None, paper: bool 
     import matplotlib.pyplot as plt
 
     regimes = list(regimes or record.values("regime"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(_page_width(), 3.4))
     _by_regime(axes[0], record, "latent_std", regimes)
     _by_regime(axes[1], record, "latent_spread", regimes)
     real = np.median([r["facts"].get("real_latent_std", np.nan) for r in record.runs()])
@@ -156,7 +164,7 @@ def plot_reader(record, regimes: Sequence[str] | None = None):
     import matplotlib.pyplot as plt
 
     regimes = list(regimes or record.values("regime"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(_page_width(), 3.4))
     _by_regime(axes[0], record, "solid_ink", regimes)
     _by_regime(axes[1], record, "class_entropy", regimes)
     for k, regime in enumerate(regimes):
@@ -182,7 +190,7 @@ def plot_class_mix(record, regimes: Sequence[str] | None = None):
     import matplotlib.pyplot as plt
 
     regimes = list(regimes or record.values("regime"))
-    fig, axes = plt.subplots(1, len(regimes), figsize=(4.3 * len(regimes) + 0.8, 3.6), sharey=True,
+    fig, axes = plt.subplots(1, len(regimes), figsize=(_page_width(), 3.4), sharey=True,
                              squeeze=False)
     x = record.generations
     cmap = plt.get_cmap("tab10")
@@ -211,7 +219,7 @@ def plot_depth(record, metric: str = "latent_spread", regimes: Sequence[str] | N
     from ..plotting import theory
 
     regimes = list(regimes or record.values("regime"))
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(_page_width(), 3.4))
     x = record.generations
     fine = np.linspace(0, x[-1], 200)
     for k, regime in enumerate(regimes):
