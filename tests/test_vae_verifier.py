@@ -7,7 +7,9 @@ torch = pytest.importorskip("torch")
 import collapse_utils as cu  # noqa: E402
 from collapse_utils.experiments import resolve_settings  # noqa: E402
 from collapse_utils.vae import verification as vv  # noqa: E402
-from collapse_utils.vae.verification_figures import plot_vae_verifier, verifier_report  # noqa: E402
+from collapse_utils.vae.verification_figures import (  # noqa: E402
+    plot_vae_verifier, plot_verifier_samples, verifier_report,
+)
 
 
 class _Bright:
@@ -71,4 +73,6 @@ def test_a_tiny_run_records_both_readouts_and_the_verifiers_taste():
                           rec.metric("class_entropy", verifier_digits=200)[:, 0])
     out = verifier_report(rec)
     assert out["rec_start_none"] == out["rec_start_v200"] and "fav_v200" in out and out["G"] == 1
-    assert len(plot_vae_verifier(rec).axes) == 2
+    assert out["ink_start_none"] == out["ink_start_v200"] and 0 < out["real_ink"] <= 1
+    assert len(plot_vae_verifier(rec).axes) == 3
+    assert len(plot_verifier_samples(rec, n=4).axes) == 4   # real, generation 0, two chains

@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..loop import rng_for
 from ..plotting import REGIME_COLORS, profile_note
 
 
@@ -23,7 +24,9 @@ def verifier_report(rec) -> dict:
     * ``top_share_T``: the share of the most frequent digit at the last generation (mean over seeds);
     * ``fav_T``: the class entropy of the real digits the verifier would keep; ``acc_T``: its
       accuracy on real digits;
-    * ``real_rec``, ``real_ent``: the readers' values on held-out real digits;
+    * ``ink_start_T``, ``ink_end_T``: mean over seeds of the median solid-ink share (sharpness,
+      :func:`~collapse_utils.vae.measure.solid_ink`) at generation 0 and the last;
+    * ``real_rec``, ``real_ent``, ``real_ink``: the readers' values on held-out real digits;
     * ``G``, ``n_real``, ``samples``, ``keep_pct``, ``seeds``: the run's sizes.
     """
     S = rec.settings
@@ -34,6 +37,7 @@ def verifier_report(rec) -> dict:
         r = rec.metric("recognisable", verifier_digits=digits)
         e = rec.metric("class_entropy", verifier_digits=digits)
         hist = rec.metric("class_hist", verifier_digits=digits)
+        ink = rec.metric("solid_ink", verifier_digits=digits).mean(axis=0)
         mean_r = r.mean(axis=0)
         out.update({f"rec_start_{t}": float(mean_r[0]), f"rec_end_{t}": float(mean_r[-1]),
                     f"rec_best_{t}": float(mean_r.max()), f"rec_best_gen_{t}": int(mean_r.argmax()),
@@ -41,7 +45,8 @@ def verifier_report(rec) -> dict:
                     f"ent_start_{t}": float(e[:, 0].mean()), f"ent_end_{t}": float(e[:, -1].mean()),
                     f"ent_end_spread_{t}": float(np.ptp(e[:, -1])),
                     f"ent_mean_{t}": float(e[:, 1:].mean()) if e.shape[1] > 1 else float(e.mean()),
-                    f"top_share_{t}": float(np.mean([max(h) / sum(h) for h in hist[:, -1]]))})
+                    f"top_share_{t}": float(np.mean([max(h) / sum(h) for h in hist[:, -1]])),
+                    f"ink_start_{t}": float(ink[0]), f"ink_end_{t}": float(ink[-1])})
         if digits:
             seed = rec.values("seed")[0]
             out[f"fav_{t}"] = float(rec.fact("favourite_entropy", verifier_digits=digits, seed=seed))
@@ -49,25 +54,40 @@ def verifier_report(rec) -> dict:
     one = dict(verifier_digits=rec.values("verifier_digits")[0], seed=rec.values("seed")[0])
     out["real_rec"] = float(rec.fact("real_recognisable", **one))
     out["real_ent"] = float(rec.fact("real_class_entropy", **one))
+    out["real_ink"] = real_solid_ink(rec)
     return out
 
 
+def real_solid_ink(rec) -> float:
+    """The median solid-ink share of held-out real digits, as the run's digit reader measures
+    them (:func:`~collapse_utils.vae.measure.digit_reader`)."""
+    from .data import load_mnist
+    from .measure import digit_reader
+
+    n = min(int(rec.settings["reader_images"]), len(load_mnist()) - 100)
+    return float(digit_reader(n)[1]["real_solid_ink"])
+
+
 def plot_vae_verifier(rec):
-    """Two panels against the generation, one colour per verifier (the real digits it learned
+    """Three panels against the generation, one colour per verifier (the real digits it learned
     from), red without one: (a) the share of samples the overlay reader recognises, (b) the
-    digit reader's class entropy.  Mean over seeds (line) and their range (band); grey dotted:
-    held-out real digits.  Returns the figure."""
+    median share of their ink that is solid (sharpness), (c) the digit reader's class entropy.
+    Mean over seeds (line) and their range (band); grey dotted: held-out real digits.  Returns
+    the figure."""
     S = rec.settings
     g = np.asarray(rec.generations)
     verifiers = [d for d in rec.values("verifier_digits") if d]
     colors = dict(zip(verifiers, plt.get_cmap("viridis")(np.linspace(0.15, 0.8, len(verifiers)))))
     colors[0] = REGIME_COLORS["replace"]
     one = dict(verifier_digits=rec.values("verifier_digits")[0], seed=rec.values("seed")[0])
-    fig, axes = plt.subplots(1, 2, figsize=(6.8, 3.3), constrained_layout=True)
-    for ax, metric, real, label in ((axes[0], "recognisable", rec.fact("real_recognisable", **one),
-                                     "recognisable share"),
-                                    (axes[1], "class_entropy", rec.fact("real_class_entropy", **one),
-                                     "class entropy (bits)")):
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 3.0), constrained_layout=True)
+    panels = ((axes[0], "recognisable", rec.fact("real_recognisable", **one), "recognisable share",
+               "(a) what it checks", (0, 1.02)),
+              (axes[1], "solid_ink", real_solid_ink(rec), "solid ink (median share)",
+               "(b) sharpness", (0, 1.02)),
+              (axes[2], "class_entropy", rec.fact("real_class_entropy", **one),
+               "class entropy (bits)", "(c) variety", (0, np.log2(10) + 0.15)))
+    for ax, metric, real, label, title, ylim in panels:
         for digits in rec.values("verifier_digits"):
             m = rec.metric(metric, verifier_digits=digits)
             name = "no verifier" if digits == 0 else f"verifier of {digits:,} digits"
@@ -78,14 +98,54 @@ def plot_vae_verifier(rec):
         ax.set_xlabel("generation")
         ax.set_ylabel(label)
         ax.set_xticks(g)
-    axes[0].set_ylim(0, 1)
-    axes[1].set_ylim(0, np.log2(10) + 0.15)
-    axes[0].set_title("(a) what the verifier checks", fontsize=10)
-    axes[1].set_title("(b) what it does not", fontsize=10)
-    axes[0].legend(fontsize=8, loc="lower left")
-    axes[1].legend(fontsize=8, loc="lower left", handles=axes[1].get_lines()[-1:])
+        ax.set_ylim(*ylim)
+        ax.set_title(title, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8.5,
+               bbox_to_anchor=(0.5, 0.045))
     profile_note(fig, rec.profile, f"{S['n_real']} real digits at generation 0, then the best "
                  f"{100 * S['keep']:g}% of decoded images, {S['samples']} per generation; "
                  f"{S['seeds']} seeds")
-    fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+    fig.get_layout_engine().set(rect=(0, 0.15, 1, 0.85))
+    return fig
+
+def verifier_samples(rec, digits: int, generation: int, n: int = 12, seed: int | None = None):
+    """n images (n, 28, 28) decoded by the saved ``generation`` of the chain of the verifier of
+    ``digits`` real digits (0: none), from the same latents (the run's ``"figure"`` stream)."""
+    import torch
+
+    from ..loop import load_generation, seed_for
+    from .model import load_vae
+
+    seed = rec.values("seed")[0] if seed is None else seed
+    model = load_generation(rec.run_dir(verifier_digits=digits, seed=seed), generation,
+                            load_model=load_vae)
+    gen = torch.Generator().manual_seed(seed_for(seed, "figure"))
+    with torch.no_grad():
+        return model.sample(n, generator=gen).squeeze(1).float().cpu().numpy()
+
+
+def plot_verifier_samples(rec, n: int = 12):
+    """One row of images each: real digits, generation 0 (shared by every chain), and the last
+    generation of each chain (seed 0), decoded from the same latents.  Returns the figure."""
+    from .data import load_mnist
+
+    G = int(rec.generations[-1])
+    data = load_mnist()
+    pick = rng_for(rec.values("seed")[0], "figure", 1).choice(len(data), n, replace=False)
+    rows = [("real digits", data.images[pick] / 255.0),
+            ("generation 0", verifier_samples(rec, rec.values("verifier_digits")[0], 0, n))]
+    for digits in rec.values("verifier_digits"):
+        name = "no verifier" if digits == 0 else f"verifier of {digits:,}"
+        rows.append((f"{name}, gen. {G}", verifier_samples(rec, digits, G, n)))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(6.8, 0.62 * len(rows) + 0.3))
+    for ax, (label, images) in zip(axes, rows):
+        ax.imshow(np.concatenate(list(images), axis=1), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(left=0.2, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
     return fig
