@@ -1,6 +1,8 @@
 """Throughput of the language-model chapter's pipeline, and the projected time of the chapter.
 
     python benchmarks/lm.py              # the pretrained stand-in (SmolLM2-135M GGUF) on this CPU
+    python benchmarks/lm.py --json       # ... and one JSON line last (gemm_gflops, precision,
+                                         # finetune/decode/eval tokens per s and their shares)
     python benchmarks/lm.py --tiny       # the tiny random-init OPT, seconds (what the tests run)
     python benchmarks/lm.py --profile paper --blocks 512  # on a GPU: the paper's decoding batch
     python benchmarks/lm.py --cards      # the paper-profile generation projected on T4, L4, A100, H100
@@ -15,6 +17,11 @@ Measures, with the code the chapter runs (collapse_utils.lm), on blocks of the c
     shared runs and generation-0 fits counted once: ``lm.chapter_workload``), and of one
     paper-profile generation (all of wikitext-2's blocks, :func:`paper_generation`) at the
     measured rates;
+  * the machine's matrix-product rate at the model's shapes, fp32 and bf16 (``gemm_gflops``,
+    :func:`collapse_utils.lm.speed.gemm_gflops`), the precision the pipeline runs in (chosen by
+    that measurement, :func:`~collapse_utils.lm.speed.choose_cpu_precision`), and each stage's
+    throughput as a share of the best of those rates (``finetune_share``, ``decode_share``,
+    ``eval_share``: model FLOPs per second over the matrix-product rate);
   * on a GPU: the precision that ran (``collapse_utils.precision.choose``), the batch plan, and
     fine-tuning's model FLOP utilisation (MFU) against the card's dense 16-bit peak.
 
@@ -150,7 +157,13 @@ def main(argv=None) -> int:
     p.add_argument("--tiny", action="store_true", help="the tiny backend (a pipeline check)")
     p.add_argument("--profile", default="default", choices=("smoke", "default", "paper"),
                    help="the chapter profile to project (default: default)")
-    p.add_argument("--blocks", type=int, default=4, help="prompts per decoding measurement")
+    p.add_argument("--blocks", type=int, default=33,
+                   help="prompts of the beam-search measurement (default: one decoding batch of "
+                        "the default profile, 32 blocks and the example)")
+    p.add_argument("--compare", type=int, default=4,
+                   help="prompts on which transformers' generate, greedy and nucleus are timed")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="CPU precision (auto: measured, as the chapter chooses it)")
     p.add_argument("--steps", type=int, default=2, help="timed fine-tuning steps")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     p.add_argument("--json", action="store_true", help="print a JSON line of the results last")
@@ -180,6 +193,19 @@ def main(argv=None) -> int:
     load_avg = [round(x, 2) for x in os.getloadavg()]
     with Timer(threads) as t_load:
         backend = lm.load_backend(s)
+    from collapse_utils.lm import speed
+    from collapse_utils.lm.experiment import run_cpu_precision
+
+    chosen, choice = run_cpu_precision({**s, "cpu_precision": args.precision}, backend)
+    with lm.backends.cpu_precision(chosen):
+        return _measure(args, s, backend, threads, t_load, load_avg, choice, speed)
+
+
+def _measure(args, s, backend, threads, t_load, load_avg, choice, speed) -> int:
+    import torch
+
+    from collapse_utils import lm, precision
+
     model, tok = backend.base, backend.tokenizer
     eos, pad = tok.eos_token_id, tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     blocks = backend.blocks["train"]
@@ -234,14 +260,34 @@ def main(argv=None) -> int:
     kw = dict(new_tokens=s["new_tokens"], beams=s["beams"], eos_token_id=eos, pad_token_id=pad,
               batch_size=args.blocks)
     outs = {}
-    for name, extra in [("beam", {}), ("hf_generate", {"engine": "hf"}),
+    few = min(args.compare, args.blocks)
+    for name, extra in [("beam", {}), ("beam_few", {}), ("hf_generate", {"engine": "hf"}),
                         ("greedy", {"decoding": "greedy"}), ("nucleus", {"decoding": "nucleus"})]:
+        x = prompts if name == "beam" else prompts[-few:]
         with Timer(threads) as t:
-            outs[name] = lm.generate_continuations(model, prompts, **kw, **extra)
+            outs[name] = lm.generate_continuations(model, x, **kw, **extra)
         new = outs[name].size
         res[f"{name}_new_tokens_per_s"] = round(new / t.wall, 1)
         res[f"{name}_new_tokens_per_s_idle"] = round(new / t.idle, 1)
-    res["beam_equals_hf_generate"] = bool((outs["beam"] == outs["hf_generate"]).all())
+    res["beam_equals_hf_generate"] = bool((outs["beam_few"] == outs["hf_generate"]).all())
+    res["compared_prompts"] = few
+
+    # ---------------------------------------------------------------- shares of the machine's rate
+    rows = {"train": batch * T, "eval": min(len(ev), plan["eval_batch"]) * T,
+            "decode": len(prompts) * s["beams"]}
+    rates = {p: {k: round(speed.gemm_gflops(model.config, p, r), 1) for k, r in rows.items()}
+             for p in (("fp32", "bf16") if speed.native_bf16() else ("fp32",))}
+    best = {k: max(r[k] for r in rates.values()) for k in rows}
+    f = speed.flops_per_token(model.config, T)
+    res.update(
+        gemm_gflops=rates, gemm_rows=rows, precision_choice=choice, cpu=speed.cpu_name(),
+        finetune_tokens_per_s=res["train_tokens_per_s"], eval_tokens_per_s=res["eval_tokens_per_s"],
+        decode_new_tokens_per_s=res["beam_new_tokens_per_s"],
+        finetune_share=round(res["train_tokens_per_s"] * f["train"] / 1e9 / best["train"], 3),
+        eval_share=round(res["eval_tokens_per_s"] * f["forward"] / 1e9 / best["eval"], 3),
+        # each new token is one forward step of every beam (the prompts' own pass is left out)
+        decode_share=round(res["beam_new_tokens_per_s"] * s["beams"] * f["forward"] / 1e9
+                           / best["decode"], 3))
 
     # ---------------------------------------------------------------- the chapter's projection
     work = lm.chapter_workload(args.profile)
@@ -266,9 +312,14 @@ def main(argv=None) -> int:
           f"batch {batch} x {T}, {prec}" + (f", MFU {res['train_mfu']:.1%} of the {res['card']}'s "
                                              f"16-bit peak" if "train_mfu" in res else ""))
     print(f"evaluation     {res['eval_tokens_per_s']:,.0f} tokens/s (idle {tps_eval:,.0f})")
-    for name in ("beam", "hf_generate", "greedy", "nucleus"):
+    for name in ("beam", "beam_few", "hf_generate", "greedy", "nucleus"):
+        n = args.blocks if name == "beam" else few
         print(f"{name:14s} {res[f'{name}_new_tokens_per_s']:,.1f} new tokens/s "
-              f"(idle {res[f'{name}_new_tokens_per_s_idle']:,.1f}), {args.blocks} prompts")
+              f"(idle {res[f'{name}_new_tokens_per_s_idle']:,.1f}), {n} prompts")
+    print(f"matrix products at the model's shapes, GFLOP/s: {rates} (rows {rows}); "
+          f"precision {prec} ({choice.get('how')})")
+    print(f"shares of the best rate: fine-tuning {res['finetune_share']:.0%}, evaluation "
+          f"{res['eval_share']:.0%}, decoding {res['decode_share']:.0%}")
     print(f"beam == generate: {res['beam_equals_hf_generate']}")
     detail = ", ".join(f"{k} {v:,.0f} s" for k, v in parts.items())
     print(f"one paper-profile generation (all of wikitext-2's blocks): projected "

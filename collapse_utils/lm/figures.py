@@ -35,9 +35,11 @@ def _first(rec, **sel) -> dict:
 
 def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERATIONS, **sel):
     """Fig. 1b/1c: per-sequence perplexity of each generation's training data under the
-    generation-0 model, as shares of blocks over log-spaced bins (the first matching run)."""
+    generation-0 model, as shares of blocks over log-spaced bins (the first matching run; the
+    paper's generations and the run's last)."""
     run = _first(rec, **sel)
-    gens = [g for g in generations if g in run["generations"]]
+    # the paper's generations this run has, and its last one
+    gens = sorted({g for g in generations if g in run["generations"]} | {run["generations"][-1]})
     edges = np.asarray(rec.fact("perplexity_bin_edges"))
     hist = run["metrics"]["generated_perplexity_hist"]
     for g, color in zip(gens, generation_colors(gens, max(run["generations"]))):
@@ -93,21 +95,24 @@ def plot_tails(axes, rec):
             ax.get_legend().remove()
 
 
-def baseline(main, sweep, metric: str) -> np.ndarray:
-    """``metric`` of setting (b) in a protocol figure: the main record's ``replace`` run of the
-    sweep's seed, over the sweep's generations.  The sweeps leave out the paper's own choice
-    (penalty 1.0, beam search), since that run is this one (``tests/test_lm.py`` checks it)."""
-    run = main.one(regime="replace", seed=sweep.seed)
+def baseline(main, sweep, metric: str, regime: str = "replace") -> np.ndarray:
+    """``metric`` of setting (b) in a protocol figure (or of ``regime``): the main record's run
+    of the sweep's seed, over the sweep's generations.  The sweeps leave out the paper's own
+    choice (penalty 1.0, beam search, keep-real), since that run is this one
+    (``tests/test_lm.py`` checks it)."""
+    run = main.one(regime=regime, seed=sweep.seed)
     return np.asarray(run["metrics"][metric][: len(sweep.generations)], dtype=float)
 
 
 def plot_protocol(ax, rec, by: str, metric: str = "test_perplexity", ylabel: str = "",
-                  title: str = "", main=None, **sel):
+                  title: str = "", main=None, main_regime: str = "replace", **sel):
     """One protocol choice (``by``: repetition_penalty, decoding or regime) against generation;
-    ``main``: the chapter's main record, whose setting-(b) run is drawn first (:func:`baseline`)."""
+    ``main``: the chapter's main record, whose ``main_regime`` run (setting b) is drawn first
+    (:func:`baseline`)."""
     if main is not None:
         value = main.settings[by][0] if isinstance(main.settings[by], list) else main.settings[by]
-        ax.plot(rec.generations, baseline(main, rec, metric), label=f"{value} (setting b)")
+        label = KEEP_LABELS.get(main_regime) if by == "regime" else f"{value} (setting b)"
+        ax.plot(rec.generations, baseline(main, rec, metric, main_regime), label=label)
     lines = metric_by_generation(ax, rec, metric, by=by, center="mean", ylabel=ylabel, **sel)
     if by == "regime":
         for value, line in lines.items():
@@ -153,3 +158,238 @@ def paper_comparison(rec):
          f"{rise(rec, regime='keep-real'):+.1f} (generations 0-{last})"),
     ]
     return pd.DataFrame(rows, columns=["quantity", "paper", "this run"]).set_index("quantity")
+
+
+# ----------------------------------------------------------------------------- the chapter's report
+#: the recorded runs the chapter draws beside its live one (metrics only: see RECORDED_COMMAND)
+RECORDS = "book/records"
+#: the command that makes the recorded run (on this book's 2-core CPU about 1-2 hours; resumable,
+#: so it may be made in parts), then the line that writes its provenance beside it
+RECORDED_COMMAND = (
+    "python -m collapse_utils run lm --profile default --train-blocks 128 --generations 9 "
+    "--seeds 3 --resume --out book/records/lm-128")
+RECORDED_PROVENANCE = ("python -c \"from collapse_utils.lm.figures import write_provenance; "
+                       "write_provenance('book/records/lm-128')\"")
+#: how far a recomputed slice of a recorded run may lie from it (relative): the same code and
+#: seed on another CPU differs by the rounding of bf16 products, not by more
+RECORD_TOLERANCE = {"test_perplexity": 0.03, "generated_perplexity_median": 0.05,
+                    "distinct_tokens": 0.10}
+
+
+def by_seed(rec, metric: str, regime: str) -> np.ndarray:
+    """``metric`` of every seed of ``regime``: an array (seeds, generations) of floats."""
+    return np.asarray(rec.metric(metric, regime=regime), dtype=float)
+
+
+def rises(rec, regime: str, metric: str = "test_perplexity") -> np.ndarray:
+    """Each seed's last generation minus its generation 0 of ``metric``."""
+    v = by_seed(rec, metric, regime)
+    return v[:, -1] - v[:, 0]
+
+
+def tail_shares(rec, regime: str, q: float = 0.95) -> np.ndarray:
+    """Per seed and generation, the share of the training blocks whose perplexity under
+    generation 0 exceeds the ``q`` quantile of the real blocks' (generation 0's own values):
+    the paper's long tail of high-perplexity sequences, as one number (about 1 - q at
+    generation 0)."""
+    out = []
+    for run in rec.runs(regime=regime):
+        values = run["metrics"]["generated_perplexity_values"]
+        cut = np.quantile(np.asarray(values[0], dtype=float), q)
+        out.append([float(np.mean(np.asarray(v, dtype=float) > cut)) for v in values])
+    return np.asarray(out)
+
+
+def report(rec) -> dict:
+    """The numbers the chapter quotes, each a mean over seeds (``*_sd``: the spread), computed
+    from the main record (settings (b) replace and (c) keep-real):
+
+    ``tp0``, ``tp_b``, ``tp_c``: test perplexity at generation 0 and the last one; ``rise_b``,
+    ``rise_c`` and the gap ``rise_gap`` between them, ``rise_spread`` the larger range of the
+    two settings' rises over seeds, ``held`` whether the gap exceeds it; ``med0``, ``med_b``:
+    median perplexity of the training data under generation 0; ``tail0``, ``tail_b``,
+    ``tail_c``: :func:`tail_shares`; ``dist0``, ``dist_b``, ``dist_c``, ``rare0``, ``rare_b``,
+    ``rare_c``: distinct tokens and rare-token coverage of the written blocks; ``own1_b``,
+    ``own_b``: the writer's perplexity on its own blocks at generation 1 and the last;
+    ``d2_0``, ``d2_b``: distinct bigrams."""
+    r = {"last": int(rec.generations[-1]), "seeds": int(rec.settings["seeds"]),
+         "blocks": int(rec.settings["train_blocks"]), "epochs": int(rec.fact("epochs")),
+         "zero_shot": float(rec.fact("zero_shot_perplexity"))}
+    tb, tc = by_seed(rec, "test_perplexity", "replace"), by_seed(rec, "test_perplexity", "keep-real")
+    rb, rc = rises(rec, "replace"), rises(rec, "keep-real")
+    r.update(tp0=tb[:, 0].mean(), tp1_b=tb[:, 1].mean() if tb.shape[1] > 1 else tb[:, 0].mean(),
+             tp_b=tb[:, -1].mean(), tp_c=tc[:, -1].mean(), rise_b=rb.mean(), rise_c=rc.mean(),
+             rise_gap=rb.mean() - rc.mean(),
+             rise_spread=max(float(np.ptp(rb)), float(np.ptp(rc))))
+    r["held"] = bool(r["rise_gap"] > r["rise_spread"])
+    med = by_seed(rec, "generated_perplexity_median", "replace").mean(0)
+    q90 = by_seed(rec, "generated_perplexity_q90", "replace").mean(0)
+    tail_b, tail_c = tail_shares(rec, "replace").mean(0), tail_shares(rec, "keep-real").mean(0)
+    r.update(med0=med[0], med_b=med[-1], q90_0=q90[0], q90_b=q90[-1], tail0=tail_b[0],
+             tail_b=tail_b[-1], tail_c=tail_c[-1], tail_max_b=tail_b.max())
+    for key, metric in (("dist", "distinct_tokens"), ("rare", "rare_coverage"), ("d2", "distinct_2"),
+                        ("rep", "repetition")):
+        b, c = by_seed(rec, metric, "replace").mean(0), by_seed(rec, metric, "keep-real").mean(0)
+        r.update({f"{key}0": b[0], f"{key}_b": b[-1], f"{key}_c": c[-1]})
+    own = by_seed(rec, "own_perplexity", "replace").mean(0)
+    r.update(own1_b=own[1] if len(own) > 1 else float("nan"), own_b=own[-1])
+    return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in r.items()}
+
+
+def findings(rec, numbers: dict | None = None) -> list[dict]:
+    """The paper's findings on language models and whether this record shows each: a list of
+    ``{"finding", "shown", "measured"}``, every word of ``measured`` computed from the record
+    (:func:`report`).  "Shown" means the direction the paper reports, on the mean over seeds;
+    the first finding also needs the gap to exceed the seeds' spread."""
+    n = numbers or report(rec)
+    L = n["last"]
+    return [
+        {"finding": "training on generated data raises test perplexity on real text (b)",
+         "shown": n["rise_b"] > 0,
+         "measured": f"{n['tp0']:.1f} at generation 0, {n['tp_b']:.1f} at generation {L}"},
+        {"finding": "keeping 10% real data holds the rise back (c), by more than the seeds' spread",
+         "shown": n["held"],
+         "measured": f"rise {n['rise_b']:+.1f} in (b), {n['rise_c']:+.1f} in (c); gap "
+                     f"{n['rise_gap']:.1f} against a spread of {n['rise_spread']:.1f}"},
+        {"finding": "the generated data drift to sequences generation 0 finds likely (Fig. 1b)",
+         "shown": n["med_b"] < n["med0"],
+         "measured": f"median perplexity under generation 0 {n['med0']:.1f} -> {n['med_b']:.1f}"},
+        {"finding": "a growing tail of high-perplexity sequences (Fig. 1b/1c)",
+         "shown": n["tail_b"] > n["tail0"],
+         "measured": f"share above the real data's 95th percentile {n['tail0']:.0%} -> "
+                     f"{n['tail_b']:.0%}"},
+        {"finding": "the tails of the text vanish: rare tokens and distinct tokens fall, more in (b)",
+         "shown": (n["rare_b"] < n["rare0"] and n["dist_b"] < n["dist0"]
+                   and n["rare_b"] <= n["rare_c"] and n["dist_b"] <= n["dist_c"]),
+         "measured": f"rare-token coverage {n['rare0']:.2f} -> {n['rare_b']:.2f} (b), "
+                     f"{n['rare_c']:.2f} (c); distinct tokens {n['dist0']:.0f} -> "
+                     f"{n['dist_b']:.0f} (b), {n['dist_c']:.0f} (c)"},
+    ]
+
+
+def findings_table(rec, numbers: dict | None = None):
+    """:func:`findings` as a table (finding, shown here, measured), for the chapter's box: a
+    Styler that shows every cell whole."""
+    import pandas as pd
+
+    rows = [{"the paper's finding": f["finding"], "this run": "shown" if f["shown"] else "not shown",
+             "measured": f["measured"]} for f in findings(rec, numbers)]
+    frame = pd.DataFrame(rows).set_index("the paper's finding")
+    return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+
+
+def what_ran(rec) -> str:
+    """One line: model, text, sizes, precision, as the record says (never the paper's model
+    unless it ran)."""
+    name = rec.fact("model_name")
+    data = rec.fact("data_name") if "data_name" in rec.facts else "wikitext-2"
+    who = f"{name} on {data}" + (" (STAND-IN)" if rec.stand_in else "")
+    s = rec.settings
+    return (f"{who}; {s['train_blocks']} training blocks of {s['block_size']} tokens, "
+            f"{rec.fact('epochs')} epochs of batch {s['batch_size']}, generations 0-"
+            f"{int(rec.generations[-1])}, {s['seeds']} seeds; {rec.fact('device')}")
+
+
+def plot_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", recorded=None):
+    """``metric`` of settings (b) and (c), mean over seeds with a +/- one sd band, and, when
+    given, the ``recorded`` run's as dashed lines labelled "recorded".  A metric that has no value
+    at generation 0 (``own_perplexity``) starts at generation 1."""
+    import warnings
+
+    with warnings.catch_warnings():   # the mean of generation 0's missing values: no point drawn
+        warnings.simplefilter("ignore", RuntimeWarning)
+        metric_by_generation(ax, rec, metric, center="mean",
+                             ylabel=ylabel or metric.replace("_", " "))
+    if recorded is not None:
+        for regime in recorded.values("regime"):
+            y = np.asarray(recorded.metric(metric, regime=regime), dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(y, 0)
+            ax.plot(recorded.generations, mean, linestyle="--", linewidth=1.4,
+                    label=f"recorded {regime} ({recorded.settings['train_blocks']} blocks)")
+    ax.set_xticks(sorted(set(rec.generations) | set(recorded.generations if recorded else [])))
+    ax.legend(fontsize=8)
+
+
+def plot_readouts(axes, rec, recorded=None):
+    """The three readouts side by side: test perplexity on real text (the paper's), the
+    writer's perplexity on its own blocks, distinct bigrams of the written blocks."""
+    for ax, (metric, label) in zip(axes, [("test_perplexity", "test perplexity (real text)"),
+                                          ("own_perplexity", "writer's perplexity, own blocks"),
+                                          ("distinct_2", "distinct bigrams (share)")]):
+        plot_settings(ax, rec, metric, label, recorded)
+
+
+def plot_tail_share(ax, rec):
+    """:func:`tail_shares` per setting: mean over seeds with a band."""
+    from ..plotting import band
+
+    for regime in rec.values("regime"):
+        band(ax, rec.generations, tail_shares(rec, regime), label=regime, center="mean")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share above real 95th pct.")
+    ax.set_xticks(rec.generations)
+    ax.legend(fontsize=8)
+
+
+# ----------------------------------------------------------------------------- the recorded run
+def load_recorded(root=RECORDS, pattern: str = "lm-*"):
+    """(the recorded record, its provenance) of the first folder ``root/pattern`` holding a
+    ``metrics.json``, or (None, None) when there is none.  Provenance: ``made.json`` (command,
+    machine, date, commit), written by :func:`write_provenance`."""
+    import json
+    from pathlib import Path
+
+    from ..record import Record
+
+    for folder in sorted(Path(root).glob(pattern)):
+        if (folder / "metrics.json").is_file():
+            made = folder / "made.json"
+            return Record.load(folder), (json.loads(made.read_text()) if made.is_file() else {})
+    return None, None
+
+
+def write_provenance(folder, command: str = RECORDED_COMMAND) -> dict:
+    """Write ``folder/made.json``: the command, the machine (CPU, threads), the date and the
+    git commit that made the recorded run, and drop everything but the metrics."""
+    import datetime
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import torch
+
+    from .speed import cpu_name
+
+    folder = Path(folder)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    made = {"command": command, "cpu": cpu_name(), "threads": torch.get_num_threads(),
+            "cores": os.cpu_count(), "torch": torch.__version__,
+            "date": datetime.date.today().isoformat(), "commit": commit}
+    (folder / "made.json").write_text(json.dumps(made, indent=1))
+    for extra in folder.iterdir():
+        if extra.name not in ("metrics.json", "made.json") and extra.is_file():
+            extra.unlink()
+    return made
+
+
+def compare_to_record(recorded, recomputed, generations=(0, 1), tolerance=None, **selection):
+    """Where a recomputed slice of a recorded run differs from it: a list of lines (empty when
+    every metric of :data:`RECORD_TOLERANCE` at ``generations`` of the run ``selection``
+    picks lies within its relative tolerance)."""
+    tol = tolerance or RECORD_TOLERANCE
+    a, b = recorded.one(**selection)["metrics"], recomputed.one(**selection)["metrics"]
+    bad = []
+    for metric, rel in tol.items():
+        for g in generations:
+            x, y = float(a[metric][g]), float(b[metric][g])
+            if not abs(x - y) <= rel * abs(x):
+                bad.append(f"{metric} at generation {g}: recorded {x:.4g}, recomputed {y:.4g} "
+                           f"(tolerance {rel:.0%})")
+    return bad
