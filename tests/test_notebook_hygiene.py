@@ -12,8 +12,8 @@ import collapse_utils
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
 MAX_LINE = 100
-# the notebooks converted so far; lm follows when converted
-NOTEBOOKS = ["intro", "definitions", "discrete", "gaussian", "gmm", "beyond", "vae", "curation"]
+# every chapter
+NOTEBOOKS = ["lm", "claims", "intro", "definitions", "discrete", "gaussian", "gmm", "beyond", "vae", "curation"]
 
 
 def code_cells(name):
