@@ -174,10 +174,8 @@ PHONE = dict(width=390, height=844, deviceScaleFactor=2, mobile=True)
 # needs the image shown at 84% of its natural width or more (a figure at most ~800 px, 7.25 in,
 # wide in the 672 px column at a 1280 px window).
 MIN_FIGURE_SCALE = 0.84
-# TODO(issue #25): the language-model chapter's figures are still drawn 9-12 in wide (1,000-
-# 1,320 px: book/lm.ipynb's 12 x 3.8 and 10 x 3.8 panels, collapse_utils/lm/figures.py) while
-# they are rewritten; check them too, i.e. empty this set, once they are drawn at 7 in.
-FIGURE_SCALE_EXEMPT = {"book/lm.html"}
+#: pages whose figures are not held to the scale (none: every chapter draws at most 7 in wide)
+FIGURE_SCALE_EXEMPT: set = set()
 
 
 def small_figures(page: dict, rel: str, phone: bool = False) -> list[str]:

@@ -28,9 +28,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MIN_PT = 7.0
 MAX_WIDTH_IN = 7.25
-#: the language-model chapter's figures are being rewritten (collapse_utils/lm, book/lm.ipynb);
-#: TODO(issue #25): hold them to the width too once converted (they are drawn 9-12 in wide today)
-WIDTH_EXEMPT = ("collapse_utils/lm/", "book/lm.ipynb")
 SIZE_KEYWORDS = {"fontsize", "labelsize", "title_fontsize"}
 #: dict keys that hold a font size: rc names ("legend.fontsize", "font.size"), a FontProperties
 #: dict's "size" inside prop={...} is not caught; the chapters' FONTS tables ("title", "ticks", ...)
@@ -141,8 +138,7 @@ def test_no_font_below_7_pt_in_the_package_or_the_notebooks():
 
 
 def test_no_figure_drawn_wider_than_the_page():
-    found = [f for label, src in _sources() if not label.startswith(WIDTH_EXEMPT)
-             for f in wide_figsizes(label, src)]
+    found = [f for label, src in _sources() for f in wide_figsizes(label, src)]
     assert not found, ("figures wider than 7.25 in (shown below 84% of their size):\n"
                        + "\n".join(found))
 
@@ -162,8 +158,8 @@ def _run(name, **overrides):
 
 
 def _cases():
-    """(name, function that draws the figure) for every public figure of the book but the LM's,
-    on tiny smoke-profile runs, drawn as the notebooks draw them."""
+    """(name, function that draws the figure) for every public figure of the book, on tiny
+    smoke-profile runs, drawn as the notebooks draw them."""
     from collapse_utils import compare, gaussian, gmm
     from collapse_utils import discrete as dc
     from collapse_utils.discrete import tails_figures
@@ -264,6 +260,8 @@ def _cases():
         "vae.plot_reader": lambda: _vae("plot_reader"),
         "vae.plot_class_mix": lambda: _vae("plot_class_mix", ["replace", "keep-real-50"]),
         "vae.plot_depth": lambda: _vae("plot_depth", "latent_spread"),
+        # the language-model chapter's figures: its figure cells, run on tiny-backend records
+        **_lm_cases(),
     }
 
 
@@ -292,6 +290,83 @@ def _vae(what, *args, **kwargs):
     fig = getattr(vae, what)(rec, *args, **kwargs)
     profile_note(fig, rec)   # as the chapter draws them
     return fig
+
+
+#: a tiny-backend LM record: the smoke profile (random-init tiny OPT) on 12 training blocks
+LM_SMALL = dict(train_blocks=12, val_blocks=4, test_blocks=4, progress=False)
+_LM: dict = {}
+
+
+def _lm_run(name="lm", **overrides):
+    """``collapse_utils.run("lm", "smoke", ...)`` at :data:`LM_SMALL` (2 seeds for the main
+    record), once per settings in this process, in a cache of its own (seconds on the CPU)."""
+    import os
+    import tempfile
+
+    pytest.importorskip("torch")
+    import collapse_utils as cu
+
+    over = {**LM_SMALL, **(overrides or {"seeds": 2})}
+    key = repr(sorted(over.items()))
+    if key not in _LM:
+        cache = _LM.setdefault("cache", tempfile.mkdtemp(prefix="lm-figures-"))
+        before = os.environ.get("COLLAPSE_CACHE")
+        os.environ["COLLAPSE_CACHE"] = cache
+        try:
+            _LM[key] = cu.run(name, "smoke", **over)
+        finally:
+            if before is None:
+                os.environ.pop("COLLAPSE_CACHE")
+            else:
+                os.environ["COLLAPSE_CACHE"] = before
+    return _LM[key]
+
+
+def _lm_cases():
+    """One case per figure cell of book/lm.ipynb (a cell that makes a figure), named by the
+    lm plot functions it calls: the cell runs as written, with ``rec`` (and ``recorded``, so
+    that its lines are drawn too) a tiny record and ``cu.run`` giving tiny records."""
+    import types
+
+    cells = json.loads((ROOT / "book" / "lm.ipynb").read_text())["cells"]
+    cases = {}
+    for cell in cells:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or not re.search(r"plt\.(subplots|figure)\(|panels\(", src):
+            continue
+        funcs = dict.fromkeys(re.findall(r"\blm\.(?:figures\.)?(plot_\w+)\(", src))
+        sweep = re.search(r'CHAPTER\["(\w+)"\]', src)
+        name = "lm." + "+".join(funcs or ["figure"]) + (f" ({sweep.group(1)})" if sweep else "")
+        cases[name] = lambda src=src: _lm_cell(src, types)
+    assert len(cases) >= 8, sorted(cases)   # every figure of the chapter, none merged by name
+    cases["lm.plot_test_perplexity"] = _lm_test_perplexity   # public, not drawn by the chapter
+    return cases
+
+
+def _lm_test_perplexity():
+    import matplotlib.pyplot as plt
+
+    from collapse_utils import lm
+    from collapse_utils.plotting import PAGE_WIDTH, profile_note
+
+    rec = _lm_run()
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    lm.plot_test_perplexity(ax, rec)
+    profile_note(fig, rec)
+    return fig
+
+
+def _lm_cell(src, types):
+    import matplotlib.pyplot as plt
+
+    from collapse_utils import lm
+    from collapse_utils.plotting import profile_note
+
+    rec = _lm_run()
+    ns = dict(plt=plt, np=np, lm=lm, rec=rec, recorded=rec, profile_note=profile_note,
+              cu=types.SimpleNamespace(run=lambda name, **kw: _lm_run(name, **kw)))
+    exec(compile(src, "book/lm.ipynb", "exec"), ns)
+    return ns["fig"]
 
 
 CASES = _cases()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import (generation_colors, label_stand_in, log_ticks, metric_by_generation,
-                        stand_in_title)
+from ..plotting import (PAGE_WIDTH, generation_colors, label_stand_in, log_ticks,  # noqa: F401
+                        metric_by_generation, stand_in_title)
 from .experiment import PAPER
 
 #: the generations of the paper's Fig. 1b/1c
@@ -33,6 +33,46 @@ def _first(rec, **sel) -> dict:
     return rec.runs(**sel)[0]
 
 
+def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH):
+    """(figure, axes) of ``n`` panels at the page's width: one or two in a row, three in two
+    rows (two above, one full-width below) and four in a 2 x 2 grid, so that no panel is
+    narrower than half the page; ``height``: of one row, in inches."""
+    import matplotlib.pyplot as plt
+
+    if n == 3:
+        fig = plt.figure(figsize=(width, 2 * height))
+        grid = fig.add_gridspec(2, 2)
+        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+                fig.add_subplot(grid[1, :])]
+        return fig, np.array(axes, dtype=object)
+    rows = 2 if n == 4 else 1
+    fig, axes = plt.subplots(rows, n // rows, figsize=(width, rows * height), squeeze=False)
+    return fig, axes.ravel() if n != 4 else axes
+
+
+def one_legend(axes, keep: int = 0) -> None:
+    """Keep the legend of ``axes[keep]`` only: the panels of a figure that draw the same lines
+    share one key."""
+    flat = list(np.ravel(axes))
+    for i, ax in enumerate(flat):
+        if i != keep % len(flat) and ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
+def _title(ax, title: str, rec) -> None:
+    """:func:`~..plotting.label_stand_in`, each line wrapped to the panel's width (a stand-in
+    label is longer than half the page at 10 pt)."""
+    import textwrap
+
+    label = short_label(rec)
+    fig = ax.figure
+    width_in = ax.get_position().width * fig.get_size_inches()[0]
+    chars = max(int(width_in * 72 / (0.6 * 10)), 16)   # DejaVu Sans: about 0.6 em a character
+    lines = stand_in_title(title, label).split("\n")
+    text = "\n".join(textwrap.fill(line, chars) for line in lines)
+    ax.set_title(text, fontsize=10 if label else None)
+
+
 def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERATIONS, **sel):
     """Fig. 1b/1c: per-sequence perplexity of each generation's training data under the
     generation-0 model, as shares of blocks over log-spaced bins (the first matching run; the
@@ -49,10 +89,10 @@ def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERA
     ax.set_xlim(edges[max(used[0] - 1, 0)], edges[min(used[-1] + 2, len(edges) - 1)])
     ax.set_xscale("log")
     log_ticks(ax, "x")   # 1-2-5 steps: no overlapping 3x10^0 labels on a narrow span
-    ax.set_xlabel("perplexity of a block under generation 0")
+    ax.set_xlabel("perplexity under generation 0")
     ax.set_ylabel("share of blocks")
     ax.legend(ncol=2)
-    label_stand_in(ax, title, short_label(rec))
+    _title(ax, title, rec)
 
 
 def plot_histograms_3d(ax, rec, **sel):
@@ -83,7 +123,7 @@ def plot_test_perplexity(ax, rec, title: str = "Test perplexity by generation"):
                label="pretrained, not fine-tuned")
     ax.set_xticks(rec.generations)
     ax.legend()
-    label_stand_in(ax, title, short_label(rec))
+    _title(ax, title, rec)
 
 
 def plot_tails(axes, rec):
@@ -93,6 +133,10 @@ def plot_tails(axes, rec):
         ax.set_xticks(rec.generations)
         if key != "distinct_tokens" and ax.get_legend():
             ax.get_legend().remove()
+        spec = ax.get_subplotspec()
+        if spec is not None and not spec.is_last_row() \
+                and len(ax.get_shared_x_axes().get_siblings(ax)) > 1:
+            ax.set_xlabel("")   # a shared axis: named once, under the last row
 
 
 def baseline(main, sweep, metric: str, regime: str = "replace") -> np.ndarray:
@@ -120,7 +164,7 @@ def plot_protocol(ax, rec, by: str, metric: str = "test_perplexity", ylabel: str
     ax.legend(title=PROTOCOL_LABELS.get(by, by))
     ax.set_xticks(rec.generations)
     if title:  # a figure of several panels carries the stand-in label once, in its suptitle
-        label_stand_in(ax, title, short_label(rec))
+        _title(ax, title, rec)
 
 
 def continuation_table(rec, width: int = 150, **sel):
@@ -313,12 +357,15 @@ def plot_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", re
 
 
 def plot_readouts(axes, rec, recorded=None):
-    """The three readouts side by side: test perplexity on real text (the paper's), the
-    writer's perplexity on its own blocks, distinct bigrams of the written blocks."""
+    """The three readouts, one a panel (:func:`panels`: two above, one below): test perplexity
+    on real text (the paper's), the writer's perplexity on its own blocks, distinct bigrams of
+    the written blocks; one key, in the last panel."""
+    axes = list(np.ravel(axes))
     for ax, (metric, label) in zip(axes, [("test_perplexity", "test perplexity (real text)"),
                                           ("own_perplexity", "writer's perplexity, own blocks"),
                                           ("distinct_2", "distinct bigrams (share)")]):
         plot_settings(ax, rec, metric, label, recorded)
+    one_legend(axes[:3], keep=-1)
 
 
 def plot_tail_share(ax, rec):
