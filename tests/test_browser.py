@@ -558,7 +558,6 @@ def test_the_detectors():
                         {"src": "c.png", "shown": 500, "natural": 500}]}
     assert [p.split()[1] for p in small_figures(page, "book/gmm.html")] == ["a.png"]
     assert not small_figures(page, "book/gmm.html", phone=True)
-    assert not small_figures(page, "book/lm.html")
     assert 7 * 110 / 72 * MIN_FIGURE_SCALE >= 8.98   # 7 pt at 110 dpi, shown at 84%: 9 CSS px
 
 

@@ -413,6 +413,8 @@ declare(Claim(
 def _vae_verifier(rec) -> Measure:
     from ..vae.verification_figures import verifier_report
 
+    if rec.profile == "smoke":   # a VAE of capacity 8 and 60 steps a generation shows nothing
+        return None
     rv = verifier_report(rec)
     return Measure(rv["rec_end_v2500"] - rv["rec_end_none"], baseline=0.0,
                    note=f"recognisable share at generation {rv['G']}: {rv['rec_end_v2500']:.2f} "
@@ -430,7 +432,8 @@ declare(Claim(
     "degradation without", chapter="book/curation",
     anchor="the-same-on-a-vae-what-the-verifier-checks-and-what-it-does-not",
     runs=(Run("vae-verifier", cached_only=True),), measure=_vae_verifier, sense=">",
-    required=_req(DIFFERS, DIRECTION), fmt=".2f"))
+    required=_req(DIRECTION), fmt=".2f",
+    absent="smoke's VAE (capacity 8, 60 steps a generation) is a pipeline check"))
 
 TAILS = Run("zipf-tails")
 
