@@ -417,7 +417,8 @@ def plot_across(table, ax=None):
 
     comp = as_comparison(table)
     if ax is None:
-        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.7 * len(comp.rows) + 2.0))
+        # constrained layout keeps the long row labels inside the page's width
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.7 * len(comp.rows) + 2.0), layout="constrained")
     fig = ax.figure
     values = np.array([[c.value for c in r.cells.values()] for r in comp.rows], dtype=float)
     norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").with_extremes(bad="#eeeeee")
@@ -453,4 +454,6 @@ def plot_across(table, ax=None):
     short = "; ".join(f"{s} ({f})" for f, s in comp.stand_ins().items())
     ax.set_title(stand_in_title("One scale across families", short or None), fontsize=11, pad=8)
     profile_note(fig, comp.profile, "n/a: no such regime in the experiment")
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
     return fig
