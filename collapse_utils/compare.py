@@ -440,7 +440,7 @@ def plot_across(table, ax=None):
              for r in comp.rows]
     ax.set_yticks(range(len(comp.rows)), names)
     ax.tick_params(axis="both", length=0, labelsize=9.5)
-    ax.tick_params(axis="x", labelsize=9.5 if len(comp.regimes) <= 5 else 8.5)   # 7 columns: smaller
+    ax.tick_params(axis="x", labelsize=9.5 if len(comp.regimes) <= 5 else 8)   # 7 columns: smaller
     ax.xaxis.tick_top()
     ax.grid(False)
     ax.set_xticks(np.arange(len(comp.regimes) + 1) - 0.5, minor=True)
@@ -452,7 +452,10 @@ def plot_across(table, ax=None):
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, extend="both")
     bar.set_label("distance gained since generation 0,\nas a share of replace's", fontsize=9)
     short = "; ".join(f"{s} ({f})" for f, s in comp.stand_ins().items())
-    ax.set_title(stand_in_title("One scale across families", short or None), fontsize=11, pad=8)
+    title = stand_in_title("One scale across families", short or None)
+    # wrapped so that a long stand-in line stays inside the page's width
+    title = "\n".join(textwrap.fill(line, 64) for line in title.split("\n"))
+    ax.set_title(title, fontsize=11, pad=8)
     profile_note(fig, comp.profile, "n/a: no such regime in the experiment")
     if fig.get_layout_engine() is not None:
         fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
