@@ -70,7 +70,8 @@ def _beam_layer_class():
 
         @classmethod
         def of(cls, layer, new_tokens: int):
-            if type(layer) is not DynamicLayer or not layer.is_initialized:
+            initialized = getattr(layer, "is_initialized", getattr(layer, "keys", None) is not None)
+            if type(layer) is not DynamicLayer or not initialized:   # older transformers: no flag
                 return layer    # sliding windows, quantised or empty layers: left as they are
             keys, values = layer.keys, layer.values
             fresh = cls()
