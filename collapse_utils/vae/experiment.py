@@ -7,6 +7,7 @@ seeds, caches each run and returns one :class:`~collapse_utils.record.Record`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
@@ -114,15 +115,30 @@ def run_one(settings: dict, *, seed: int, run_dir=None, resume: bool = False, pr
     reader's share on them, :func:`~collapse_utils.vae.measure.overlay_reader`), and ``precision``
     and ``device`` (:func:`collapse_utils.precision.choose`; on a CPU :func:`cpu_precision`).
     """
+    with torch_threads(settings["threads"]):
+        return _run_one(settings, seed, run_dir, resume, progress, stop_after)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` inside the block (0: left as they are)."""
     import torch
 
-    threads = torch.get_num_threads()
-    if settings["threads"]:
-        torch.set_num_threads(int(settings["threads"]))
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
     try:
-        return _run_one(settings, seed, run_dir, resume, progress, stop_after)
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
+
+
+def real_digits(data, n_real: int, seed: int):
+    """The ``n_real`` real digits of a chain (the run's ``"real"`` stream), (n, 1, 28, 28) uint8."""
+    import torch
+
+    pick = np.sort(rng_for(seed, "real").choice(len(data), n_real, replace=False))
+    return torch.from_numpy(data.images[pick]).unsqueeze(1)
 
 
 def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
@@ -138,8 +154,7 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     reader, reference = digit_reader(min(int(s["reader_images"]), len(data) - 100))
     overlay, recognised = overlay_reader(min(int(s["reader_images"]), len(data) - 100))
     prec = precision.choose(device, cpu=cpu_precision(s["cpu_precision"]))
-    pick = np.sort(rng_for(seed, "real").choice(len(data), n_real, replace=False))
-    real = torch.from_numpy(data.images[pick]).unsqueeze(1)
+    real = real_digits(data, n_real, seed)
     fit = make_fit(latent_dim=s["latent_dim"], capacity=s["capacity"], epochs=s["epochs"],
                    batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
                    beta=s["beta"], device=device, cpu_precision=prec)

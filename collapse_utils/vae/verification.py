@@ -45,7 +45,9 @@ from ..loop import rng_for
 from ..regimes import Regime
 from ..settings import Setting
 from .data import load_mnist
-from .experiment import cpu_precision, generation_0_file, shared_generation_0
+from .experiment import (
+    cpu_precision, generation_0_file, real_digits, shared_generation_0, torch_threads,
+)
 from .measure import (
     N_CLASSES, OVERLAY, class_entropy_bits, digit_reader, fit_overlay_reader, make_measure, overlay_reader,
 )
@@ -174,15 +176,8 @@ def run_one(settings: dict, *, seed: int, run_dir=None, resume: bool = False, pr
     and the digit reader's ``real_class_entropy`` on held-out real digits, ``n_real``, and the
     ``precision`` and ``device`` that ran.
     """
-    import torch
-
-    threads = torch.get_num_threads()
-    if settings["threads"]:
-        torch.set_num_threads(int(settings["threads"]))
-    try:
+    with torch_threads(settings["threads"]):
         return _run_one(settings, seed, run_dir, resume, progress, stop_after)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
@@ -196,8 +191,7 @@ def _run_one(s, seed, run_dir, resume, progress, stop_after) -> RunOutput:
     overlay, recognised = overlay_reader(n_readers)
     prec = precision.choose(device, cpu=cpu_precision(s["cpu_precision"]))
     n_real = min(int(s["n_real"]), len(data))
-    pick = np.sort(rng_for(seed, "real").choice(len(data), n_real, replace=False))
-    real = torch.from_numpy(data.images[pick]).unsqueeze(1)
+    real = real_digits(data, n_real, seed)
     common = dict(latent_dim=s["latent_dim"], capacity=s["capacity"], batch_size=s["batch_size"],
                   lr=s["lr"], weight_decay=s["weight_decay"], beta=s["beta"], device=device,
                   cpu_precision=prec)
