@@ -139,6 +139,36 @@ class Timer:
         self.idle = min(self.wall, (time.process_time() - self.c) / self.threads)
 
 
+def attention_ms(config, rows: int, positions: int, dtype, repeats: int = 30) -> dict:
+    """Milliseconds of one layer's attention for one new token at the decoding shape (``rows``
+    beams, ``positions`` cached keys, the model's heads): torch's kernel with ``enable_gqa``
+    (transformers' sdpa without a mask) against each key/value head's queries packed
+    (:func:`collapse_utils.lm.generate._one_query_attention`); {} for a model without grouped
+    heads."""
+    import torch
+    import torch.nn.functional as F
+
+    heads = config.num_attention_heads
+    kv = getattr(config, "num_key_value_heads", heads) or heads
+    if kv == heads:
+        return {}
+    d = config.hidden_size // heads
+    q = torch.randn(rows, heads, 1, d, dtype=dtype)
+    k, v = (torch.randn(rows, kv, positions, d, dtype=dtype) for _ in range(2))
+    ways = {"enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+            "packed": lambda: F.scaled_dot_product_attention(
+                q.reshape(rows, kv, heads // kv, d), k, v)}
+    out = {}
+    with torch.inference_mode():
+        for name, f in ways.items():
+            f()
+            t = time.perf_counter()
+            for _ in range(repeats):
+                f()
+            out[name] = round((time.perf_counter() - t) / repeats * 1e3, 3)
+    return out
+
+
 def _cuda() -> bool:
     import torch
 
@@ -270,6 +300,9 @@ def _measure(args, s, backend, threads, t_load, load_avg, choice, speed) -> int:
         res[f"{name}_new_tokens_per_s"] = round(new / t.wall, 1)
         res[f"{name}_new_tokens_per_s_idle"] = round(new / t.idle, 1)
     res["beam_equals_hf_generate"] = bool((outs["beam_few"] == outs["hf_generate"]).all())
+    res["attention_ms"] = attention_ms(model.config, len(prompts) * s["beams"],
+                                       T + s["new_tokens"], torch.bfloat16 if prec == "bf16" else
+                                       torch.float16 if prec == "fp16" else torch.float32)
     res["compared_prompts"] = few
 
     # ---------------------------------------------------------------- shares of the machine's rate
@@ -321,6 +354,10 @@ def _measure(args, s, backend, threads, t_load, load_avg, choice, speed) -> int:
     print(f"shares of the best rate: fine-tuning {res['finetune_share']:.0%}, evaluation "
           f"{res['eval_share']:.0%}, decoding {res['decode_share']:.0%}")
     print(f"beam == generate: {res['beam_equals_hf_generate']}")
+    if res["attention_ms"]:
+        a = res["attention_ms"]
+        print(f"attention of one new token, one layer: {a['enable_gqa']} ms with enable_gqa, "
+              f"{a['packed']} ms with packed heads (x{a['enable_gqa'] / a['packed']:.1f})")
     detail = ", ".join(f"{k} {v:,.0f} s" for k, v in parts.items())
     print(f"one paper-profile generation (all of wikitext-2's blocks): projected "
           f"{res['projected_paper_generation_s'] / 60:.1f} min at these rates")

@@ -170,7 +170,7 @@ def _digest(paths) -> str:
 
 #: code that draws or prints results but never computes them: a change to it keeps the run cache
 NOT_IN_RESULTS = frozenset({"figures.py", "explorer.py", "explorers.py", "plotting.py", "notebook.py",
-                            "cli.py", "assignments.py", "__main__.py", "compare.py"})
+                            "cli.py", "assignments.py", "__main__.py", "compare.py", "report.py"})
 
 
 def in_results(path: Path) -> bool:

@@ -483,3 +483,43 @@ def test_chapter_workload_counts_all_of_wikitext2_where_the_paper_profile_says_a
     assert paper["train_block_epochs"] >= WIKITEXT2_BLOCKS["train"] * 5   # one run of 5 epochs
     assert paper["eval_blocks"] > WIKITEXT2_BLOCKS["test"]
     assert chapter_workload("default")["train_block_epochs"] > 0
+
+
+def test_one_new_token_attends_with_packed_heads_as_sdpa_does(monkeypatch):
+    """Decoding runs grouped-query attention (a Llama with fewer key/value heads) with each
+    key/value head's queries packed (lm.generate.packed_heads): the same attention as
+    transformers' sdpa, the same tokens as its generate, on every step after the prompt, and the
+    attention registry as it was afterwards."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from collapse_utils.lm import generate as gen
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(5, 6, 1, 8), torch.randn(5, 2, 7, 8), torch.randn(5, 2, 7, 8)
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.training = 3, False
+    ours, _ = gen._one_query_attention(module, q, k, v, None, scaling=0.3)
+    theirs, _ = sdpa_attention_forward(module, q, k, v, None, scaling=0.3)
+    assert ours.shape == theirs.shape == (5, 1, 6, 8)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, attn_implementation="sdpa")
+    model = LlamaForCausalLM(config).eval()
+    calls = []
+    packed = gen._one_query_attention
+
+    def counted(module, query, *args, **kwargs):
+        calls.append(query.shape[2])
+        return packed(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(gen, "_one_query_attention", counted)
+    prompts = np.random.default_rng(0).integers(3, 97, size=(3, 10))
+    kw = dict(new_tokens=6, eos_token_id=2, pad_token_id=1, repetition_penalty=3.0)
+    out = lm.generate_continuations(model, prompts, **kw)
+    assert (out == lm.generate_continuations(model, prompts, engine="hf", **kw)).all()
+    assert calls.count(1) == 2 * (6 - 1)           # both layers, every step after the prompt
+    assert "sdpa" not in ALL_ATTENTION_FUNCTIONS._local_mapping
+    assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_attention_forward
