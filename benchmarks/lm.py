@@ -251,7 +251,7 @@ def _measure(args, s, backend, threads, t_load, load_avg, choice, speed) -> int:
            "backend_load_s": round(t_load.wall, 1)}
 
     # ---------------------------------------------------------------- fine-tuning steps
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-12, fused=_cuda())   # timing only
+    opt = lm.train.optimizer(model, 1e-12, 0.01, dev)   # the chapter's AdamW; timing only
     scaler = precision.scaler(prec, dev)
     model.train()
     x_all = torch.as_tensor(np.asarray(blocks[: batch * (args.steps + 1)], dtype=np.int64), device=dev)

@@ -115,9 +115,7 @@ def fine_tune(base, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: floa
     n = len(train)
     steps_per_epoch = max(1, -(-n // batch_size))
     total = steps_per_epoch * epochs
-    # the fused kernel: on a 2-core CPU one step of the 135M stand-in takes 0.2 s instead of 0.6-1.3 s
-    fused = dev.type == "cuda" or dev.type == "cpu" and _torch_at_least(2, 4)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+    opt = optimizer(model, lr, weight_decay, dev)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1), eta_min=lr_min)
     wrapped, opt = acc.prepare(model, opt) if acc.num_processes > 1 else (model, opt)
     data = torch.as_tensor(np.asarray(train, dtype=np.int64), device=dev)
@@ -167,6 +165,15 @@ def fine_tune(base, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: floa
     if scaler.is_enabled():
         history["loss_scale"] = float(scaler.get_scale())
     return model, history
+
+
+def optimizer(model, lr: float, weight_decay: float, dev):
+    """AdamW on ``model``'s parameters, with the fused kernel on a GPU and, from torch 2.4, on a
+    CPU (on a 2-core CPU one step of the 135M stand-in takes 0.2 s instead of 0.6-1.3 s)."""
+    import torch
+
+    fused = dev.type == "cuda" or dev.type == "cpu" and _torch_at_least(2, 4)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def _accumulate(model, data, idx, micro_batch: int, running, scaler, acc, dev):
