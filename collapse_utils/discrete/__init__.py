@@ -8,10 +8,12 @@
                 experiments and the readers of their records
     figures     the chapter's figures, each from a record
     explorer    the ipywidgets explorer and its static figure
+    report      the numbers the chapter quotes, one function per section
     tails       a memoriser of Zipf items trained on top-k generated data (Dohmatob et al.),
                 the experiment ``zipf-tails``
 """
 from . import experiment, tails  # noqa: F401  (registers the experiments)
+from . import report  # noqa: F401
 from .experiment import (  # noqa: F401
     REGIME_CHOICES, absorption_times, final_fixed, p0_of, run_length, summary_metrics,
 )
