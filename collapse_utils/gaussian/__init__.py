@@ -11,11 +11,12 @@ One job per module:
     simulate    many chains at once through the core loop, on sufficient statistics
     experiment  the experiments ``gaussian``, ``gaussian-curation`` and ``gaussian-intro``
     figures     the chapters' figures, drawn from records (the curation chapter's too)
+    report      the numbers the chapter's prose quotes and checks, one function per section
 
 Generations are the loop's everywhere: generation 0 is the fit to the real data D_0,
 so generation g holds the model after n = g + 1 fits; theory functions take n.
 """
-from . import selection  # noqa: F401  (registers gaussian-selection)
+from . import report, selection  # noqa: F401  (selection registers gaussian-selection)
 from .experiment import (REFERENCE_SIZE, chain_mean, chain_summaries, example_covariance, probe_direction,
                          run_gaussian, run_intro)
 from .simulate import (METHODS, SOURCES, draw_points, draw_stats, fit_gaussian, pack,
