@@ -31,20 +31,13 @@ def _tag(x: float) -> str:
 GAUSSIAN = Run("gaussian", {"estimator": ["unbiased", "mle"]})
 
 
-def _gaussian(rec):
-    from ..gaussian import theory_1d
-
-    G, M, chains = int(rec.generations[-1]), rec.settings["M"][0], rec.settings["chains"]
-    return G, M, chains, theory_1d(rec.generations + 1, M)
-
-
 def _gaussian_median(rec) -> Measure:
-    G, M, chains, TH = _gaussian(rec)
-    med = float(rec.metric("log_sigma_squared_median", estimator="unbiased")[0, G])
-    # a median's standard error: 1.25 sd / sqrt(chains)
-    se = 1.25 * math.sqrt(TH["log_sigma_squared_var"][G] / chains)
-    return Measure(med, reference=float(TH["log_sigma_squared"][G]), se=se, baseline=0.0,
-                   note=f"median of log sigma^2 at generation {G}, M = {M}")
+    from ..gaussian import report
+
+    n = report.variance(rec)   # its log_median_se: a median's, 1.25 sd / sqrt(chains)
+    return Measure(n["log_median_G"], reference=n["log_theory_G"], se=n["log_median_se"],
+                   baseline=0.0,
+                   note=f"median of log sigma^2 at generation {n['G']}, M = {rec.settings['M'][0]}")
 
 
 declare(Claim(
@@ -59,13 +52,11 @@ declare(Claim(
 
 
 def _gaussian_mean(rec) -> Measure:
-    from ..gaussian import chain_mean
+    from ..gaussian import report
 
-    G, M, chains, TH = _gaussian(rec)
-    n = min(99, G)
-    s2 = chain_mean(rec, "sigma_squared", estimator="unbiased")[0]
-    return Measure(float(s2[n]), reference=1.0, se=math.sqrt(TH["sigma_squared_var"][n] / chains),
-                   note=f"mean over {chains} chains at generation {n}")
+    n = report.variance(rec)
+    return Measure(n["mean_sigma2_100"], reference=1.0, se=n["mean_sigma2_100_se"],
+                   note=f"mean over {n['chains']} chains at generation 99")
 
 
 declare(Claim(
@@ -77,12 +68,11 @@ declare(Claim(
 
 
 def _gaussian_w2(rec) -> Measure:
-    from ..gaussian import chain_mean, expected_w2_squared
+    from ..gaussian import report
 
-    G, M, chains, TH = _gaussian(rec)
-    w2, w2_se = chain_mean(rec, "w2_squared", estimator="unbiased")
-    return Measure(float(w2[9]), reference=float(expected_w2_squared(10, M)), se=float(w2_se[9]),
-                   baseline=float(w2[0]), note=f"mean W2² after 10 fits, M = {M}")
+    n = report.distance(rec)
+    return Measure(n["10_sim"], reference=n["10_theory"], se=n["10_se"], baseline=n["1_sim"],
+                   note=f"mean W2² after 10 fits, M = {rec.settings['M'][0]}")
 
 
 declare(Claim(
@@ -97,15 +87,14 @@ DISCRETE = Run("discrete")
 
 
 def _discrete_rare(rec) -> Measure:
-    from ..discrete import p0_of, survival_probability
+    from ..discrete.report import tails_first
 
-    p0, M, chains = p0_of(rec), rec.settings["M"], rec.settings["chains"]
-    rare, alive = int(np.argmin(p0)), rec.metric("survival")[0][9]   # generation 9: 10 fits
-    exact = float(survival_probability(p0[rare], M, 10)[10])
-    return Measure(float(alive[rare]), reference=exact,
-                   se=math.sqrt(max(exact * (1 - exact), 1e-9) / chains),
-                   baseline=float(alive[int(np.argmax(p0))]),
-                   note=f"share of chains holding the rarest state (Mq = {M * p0[rare]:.2f}) "
+    r, M = tails_first(rec), rec.settings["M"]
+    exact = r["s20_10"]   # the rarest state after 10 fits (generation 9)
+    return Measure(r["alive20_10"], reference=exact,
+                   se=math.sqrt(max(exact * (1 - exact), 1e-9) / r["chains"]),
+                   baseline=r["alive1_10"],
+                   note=f"share of chains holding the rarest state (Mq = {M * r['rare']:.2f}) "
                         "after 10 fits")
 
 
@@ -135,12 +124,11 @@ declare(Claim(
 
 
 def _discrete_fixation(fix) -> Measure:
-    from ..discrete import final_fixed, p0_of
+    from ..discrete.report import fixation
 
-    p0, M = p0_of(fix), fix.values("M")[0]
-    wins, n = final_fixed(fix, M=M), fix.settings["chains"]
-    return Measure(float(wins[0] / n), reference=float(p0[0]),
-                   se=math.sqrt(p0[0] * (1 - p0[0]) / n),
+    r = fixation(fix)
+    head, n = r["fix_head"], r["fix_chains"]
+    return Measure(r["head_won"], reference=head, se=math.sqrt(head * (1 - head) / n),
                    note=f"share of {n} chains ending on the most common state")
 
 
@@ -156,12 +144,13 @@ GMM = Run("gmm")
 
 
 def _gmm_std(rec) -> Measure:
-    std = rec.metric("component_std")[0]
+    from ..gmm import report
+
+    n = report.protocol(rec)
     G = int(rec.generations[-1])
     at_paper = G == 2050   # the public notebook's length: only then is its number comparable
-    return Measure(float(std[-1]), reference=0.01 if at_paper else None,
-                   baseline=float(std[0]),
-                   note=f"component std {std[0]:.3f} at generation 0, {G} generations")
+    return Measure(n["std_end"], reference=0.01 if at_paper else None, baseline=n["std_start"],
+                   note=f"component std {n['std_start']:.3f} at generation 0, {G} generations")
 
 
 declare(Claim(
@@ -175,8 +164,11 @@ declare(Claim(
 
 
 def _gmm_tails(rec) -> Measure:
-    t3, t2 = (float(rec.metric(k)[0][-1]) for k in ("tail_3sd", "tail_2sd"))
-    return Measure(t3, baseline=t2, note=f"coverage of the 2-sd tail: {t2:.3g}")
+    from ..gmm import report
+
+    n = report.tails(rec)
+    return Measure(n["main_t3"], baseline=n["main_t2"],
+                   note=f"coverage of the 2-sd tail: {n['main_t2']:.3g}")
 
 
 declare(Claim(

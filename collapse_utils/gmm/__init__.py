@@ -14,8 +14,10 @@ One job per module:
     experiment  settings schemas, the run function, the ``gmm``, ``gmm-sweep`` and
                 ``gmm-curation`` experiments
     figures     scatter grids, the protocol's panels, the sweep's bands, the curation figures
+    report      the numbers the chapter's prose quotes, one function per section
 """
 from . import experiment  # noqa: F401  (registers gmm, gmm-sweep and gmm-curation)
+from . import report  # noqa: F401  (the numbers the chapter quotes)
 from . import sampling_bias, selection  # noqa: F401  (register gmm-sampling-bias, gmm-selection)
 from .curation import (
     ModelTracker, acceptance, corrector, error_for_share, self_corrected_std, transport_map,
