@@ -13,7 +13,8 @@ One file per job:
     store        saving and loading one generation; the shared generation-0 folder
     run          one run as an object whose methods are its steps (fit, sample, measure)
     experiment   the settings schema, ``run_lm``, ``register``
-    figures      the chapter's figures, findings and the recorded run, read from records
+    report       the numbers the chapter quotes: report, findings, protocol, what ran
+    figures      the chapter's figures and the recorded run, read from records
 """
 import importlib.util as _util
 
@@ -22,6 +23,7 @@ for _dep in ("torch", "transformers"):  # imported lazily; missing, the core nam
         raise ImportError(f"the lm family needs {_dep}", name=_dep)
 
 from . import experiment  # noqa: E402,F401  (registers "lm")
+from . import report  # noqa: E402,F401
 from .backends import (BACKENDS, HUB_MODEL, STAND_IN_LABEL, STAND_IN_WHEEL, Backend,
                        choose_backend, load_backend, load_local, load_stand_in, stand_in_file)
 from .data import (PYTHON_DOCS, SPLITS, WIKITEXT2_BLOCKS, blocks_from_token_lists, folder_rows,

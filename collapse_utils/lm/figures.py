@@ -8,6 +8,8 @@ import numpy as np
 from ..plotting import (PAGE_WIDTH, generation_colors, label_stand_in, log_ticks,  # noqa: F401
                         metric_by_generation, stand_in_title)
 from .experiment import PAPER
+from .report import (by_seed, findings, report, rise, rises, tail_shares,  # noqa: F401
+                     what_ran)
 
 #: the generations of the paper's Fig. 1b/1c
 FIG1_GENERATIONS = (0, 1, 2, 3, 5, 9)
@@ -178,10 +180,6 @@ def continuation_table(rec, width: int = 150, **sel):
     return pd.DataFrame(rows).set_index("generation")
 
 
-def rise(rec, **sel) -> float:
-    """Mean over runs of the last generation's test perplexity minus generation 0's."""
-    tp = rec.metric("test_perplexity", **sel)
-    return float((tp[:, -1] - tp[:, 0]).mean())
 
 
 def paper_comparison(rec):
@@ -204,7 +202,7 @@ def paper_comparison(rec):
     return pd.DataFrame(rows, columns=["quantity", "paper", "this run"]).set_index("quantity")
 
 
-# ----------------------------------------------------------------------------- the chapter's report
+# ----------------------------------------------------------------------------- the recorded run
 #: the recorded runs the chapter draws beside its live one (metrics only: see RECORDED_COMMAND)
 RECORDS = "book/records"
 #: the command that makes the recorded run (on this book's 2-core CPU about 1-2 hours; resumable,
@@ -220,95 +218,14 @@ RECORD_TOLERANCE = {"test_perplexity": 0.03, "generated_perplexity_median": 0.05
                     "distinct_tokens": 0.10}
 
 
-def by_seed(rec, metric: str, regime: str) -> np.ndarray:
-    """``metric`` of every seed of ``regime``: an array (seeds, generations) of floats."""
-    return np.asarray(rec.metric(metric, regime=regime), dtype=float)
 
 
-def rises(rec, regime: str, metric: str = "test_perplexity") -> np.ndarray:
-    """Each seed's last generation minus its generation 0 of ``metric``."""
-    v = by_seed(rec, metric, regime)
-    return v[:, -1] - v[:, 0]
 
 
-def tail_shares(rec, regime: str, q: float = 0.95) -> np.ndarray:
-    """Per seed and generation, the share of the training blocks whose perplexity under
-    generation 0 exceeds the ``q`` quantile of the real blocks' (generation 0's own values):
-    the paper's long tail of high-perplexity sequences, as one number (about 1 - q at
-    generation 0)."""
-    out = []
-    for run in rec.runs(regime=regime):
-        values = run["metrics"]["generated_perplexity_values"]
-        cut = np.quantile(np.asarray(values[0], dtype=float), q)
-        out.append([float(np.mean(np.asarray(v, dtype=float) > cut)) for v in values])
-    return np.asarray(out)
 
 
-def report(rec) -> dict:
-    """The numbers the chapter quotes, each a mean over seeds (``*_sd``: the spread), computed
-    from the main record (settings (b) replace and (c) keep-real):
-
-    ``tp0``, ``tp_b``, ``tp_c``: test perplexity at generation 0 and the last one; ``rise_b``,
-    ``rise_c`` and the gap ``rise_gap`` between them, ``rise_spread`` the larger range of the
-    two settings' rises over seeds, ``held`` whether the gap exceeds it; ``med0``, ``med_b``:
-    median perplexity of the training data under generation 0; ``tail0``, ``tail_b``,
-    ``tail_c``: :func:`tail_shares`; ``dist0``, ``dist_b``, ``dist_c``, ``rare0``, ``rare_b``,
-    ``rare_c``: distinct tokens and rare-token coverage of the written blocks; ``own1_b``,
-    ``own_b``: the writer's perplexity on its own blocks at generation 1 and the last;
-    ``d2_0``, ``d2_b``: distinct bigrams."""
-    r = {"last": int(rec.generations[-1]), "seeds": int(rec.settings["seeds"]),
-         "blocks": int(rec.settings["train_blocks"]), "epochs": int(rec.fact("epochs")),
-         "zero_shot": float(rec.fact("zero_shot_perplexity"))}
-    tb, tc = by_seed(rec, "test_perplexity", "replace"), by_seed(rec, "test_perplexity", "keep-real")
-    rb, rc = rises(rec, "replace"), rises(rec, "keep-real")
-    r.update(tp0=tb[:, 0].mean(), tp1_b=tb[:, 1].mean() if tb.shape[1] > 1 else tb[:, 0].mean(),
-             tp_b=tb[:, -1].mean(), tp_c=tc[:, -1].mean(), rise_b=rb.mean(), rise_c=rc.mean(),
-             rise_gap=rb.mean() - rc.mean(),
-             rise_spread=max(float(np.ptp(rb)), float(np.ptp(rc))))
-    r["held"] = bool(r["rise_gap"] > r["rise_spread"])
-    med = by_seed(rec, "generated_perplexity_median", "replace").mean(0)
-    q90 = by_seed(rec, "generated_perplexity_q90", "replace").mean(0)
-    tail_b, tail_c = tail_shares(rec, "replace").mean(0), tail_shares(rec, "keep-real").mean(0)
-    r.update(med0=med[0], med_b=med[-1], q90_0=q90[0], q90_b=q90[-1], tail0=tail_b[0],
-             tail_b=tail_b[-1], tail_c=tail_c[-1], tail_max_b=tail_b.max())
-    for key, metric in (("dist", "distinct_tokens"), ("rare", "rare_coverage"), ("d2", "distinct_2"),
-                        ("rep", "repetition")):
-        b, c = by_seed(rec, metric, "replace").mean(0), by_seed(rec, metric, "keep-real").mean(0)
-        r.update({f"{key}0": b[0], f"{key}_b": b[-1], f"{key}_c": c[-1]})
-    own = by_seed(rec, "own_perplexity", "replace").mean(0)
-    r.update(own1_b=own[1] if len(own) > 1 else float("nan"), own_b=own[-1])
-    return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in r.items()}
 
 
-def findings(rec, numbers: dict | None = None) -> list[dict]:
-    """The paper's findings on language models and whether this record shows each: a list of
-    ``{"finding", "shown", "measured"}``, every word of ``measured`` computed from the record
-    (:func:`report`).  "Shown" means the direction the paper reports, on the mean over seeds;
-    the first finding also needs the gap to exceed the seeds' spread."""
-    n = numbers or report(rec)
-    L = n["last"]
-    return [
-        {"finding": "training on generated data raises test perplexity on real text (b)",
-         "shown": n["rise_b"] > 0,
-         "measured": f"{n['tp0']:.1f} at generation 0, {n['tp_b']:.1f} at generation {L}"},
-        {"finding": "keeping 10% real data holds the rise back (c), by more than the seeds' spread",
-         "shown": n["held"],
-         "measured": f"rise {n['rise_b']:+.1f} in (b), {n['rise_c']:+.1f} in (c); gap "
-                     f"{n['rise_gap']:.1f} against a spread of {n['rise_spread']:.1f}"},
-        {"finding": "the generated data drift to sequences generation 0 finds likely (Fig. 1b)",
-         "shown": n["med_b"] < n["med0"],
-         "measured": f"median perplexity under generation 0 {n['med0']:.1f} -> {n['med_b']:.1f}"},
-        {"finding": "a growing tail of high-perplexity sequences (Fig. 1b/1c)",
-         "shown": n["tail_b"] > n["tail0"],
-         "measured": f"share above the real data's 95th percentile {n['tail0']:.0%} -> "
-                     f"{n['tail_b']:.0%}"},
-        {"finding": "the tails of the text vanish: rare tokens and distinct tokens fall, more in (b)",
-         "shown": (n["rare_b"] < n["rare0"] and n["dist_b"] < n["dist0"]
-                   and n["rare_b"] <= n["rare_c"] and n["dist_b"] <= n["dist_c"]),
-         "measured": f"rare-token coverage {n['rare0']:.2f} -> {n['rare_b']:.2f} (b), "
-                     f"{n['rare_c']:.2f} (c); distinct tokens {n['dist0']:.0f} -> "
-                     f"{n['dist_b']:.0f} (b), {n['dist_c']:.0f} (c)"},
-    ]
 
 
 def findings_table(rec, numbers: dict | None = None):
@@ -322,16 +239,6 @@ def findings_table(rec, numbers: dict | None = None):
     return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
 
 
-def what_ran(rec) -> str:
-    """One line: model, text, sizes, precision, as the record says (never the paper's model
-    unless it ran)."""
-    name = rec.fact("model_name")
-    data = rec.fact("data_name") if "data_name" in rec.facts else "wikitext-2"
-    who = f"{name} on {data}" + (" (STAND-IN)" if rec.stand_in else "")
-    s = rec.settings
-    return (f"{who}; {s['train_blocks']} training blocks of {s['block_size']} tokens, "
-            f"{rec.fact('epochs')} epochs of batch {s['batch_size']}, generations 0-"
-            f"{int(rec.generations[-1])}, {s['seeds']} seeds; {rec.fact('device')}")
 
 
 def plot_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", recorded=None):
