@@ -195,6 +195,44 @@ def test_report_and_findings_follow_the_numbers():
     assert list(table["this run"]).count("not shown") >= 1
 
 
+def test_example_and_protocol_numbers_are_documented_and_read_the_records():
+    """lm.report.example and lm.report.protocol: every key on one line of the docstring, each
+    number read from the record it names."""
+    import inspect
+
+    from collapse_utils.lm import report
+
+    rec = fake_record([[20, 24, 26], [20, 25, 27]], [[20, 21, 21.5], [20, 21.5, 22]])
+    for run in rec.data["runs"]:
+        m = run["metrics"]
+        m["example_distinct"] = [0.5, 0.4, 0.3] if run["seed"] else [0.25, 0.2, 0.1]
+        m["example_continuation"] = ["  Hello   world, again " * 8, "b", "c"]
+        m["real_blocks"] = [32, 3, 3] if run["regime"] == "keep-real" else [32, 0, 0]
+        m["repetition"] = [0.0, 0.2, 0.4] if run["regime"] == "replace" else [0.0] * 3
+    rec.data["settings"]["new_tokens"] = 64
+    ex = report.example(rec)
+    assert ex["ex0_distinct"] == 16.0                # the fewest over seeds: 0.25 x 64
+    assert ex["ex0_text"].startswith("Hello world, again Hello") and len(ex["ex0_text"]) <= 90
+
+    def sweep(by, values, metric, rows):
+        runs = [{by: v, "seed": 0, "regime": "replace" if by != "regime" else v,
+                 "metrics": {metric: row}, "facts": {}} for v, row in zip(values, rows)]
+        return cu.Record(json.loads(json.dumps({
+            "format": cu.record.FORMAT, "experiment": "lm", "profile": "default", "seed": 0,
+            "settings": {"seeds": 1}, "axes": {by: values, "seed": [0]}, "facts": {},
+            "generations": [0, 1], "runs": runs})))
+
+    pen = sweep("repetition_penalty", [2.0, 3.0], "repetition", [[0.0, 0.3], [0.0, 0.1]])
+    dec = sweep("decoding", ["greedy", "nucleus"], "distinct_tokens", [[400, 300], [400, 380]])
+    keep = sweep("regime", ["keep-current"], "real_blocks", [[32, 2]])
+    p = report.protocol(rec, pen, dec, keep)
+    assert p["pen_rep3"] == pytest.approx(0.1) and p["nuc_dist"] == 380 and p["keep_cur"] == 2
+    assert p["keep_gen"] == 1 and p["keep_real"] == 3
+    for fn, out in ((report.example, ex), (report.protocol, p)):
+        doc = inspect.getdoc(fn)
+        assert all(sum(line.startswith(f"{k}: ") for line in doc.splitlines()) == 1 for k in out)
+
+
 # ----------------------------------------------------------------------------- the recorded run
 def test_compare_to_record_finds_a_number_the_code_does_not_compute(tmp_path, monkeypatch):
     """The check of a recorded run, on a tiny record made here: recomputed it agrees, and a
