@@ -182,13 +182,13 @@ declare(Claim(
 
 
 def _vae(rec) -> Measure | None:
-    from ..vae import figures
+    from ..vae import report
 
-    R = figures.summary(rec, "replace")
-    if len(R["std"]) < 6:
+    if rec.generations[-1] < 5:
         return None
-    return Measure(float(R["std"][1] - R["std"][5]), reference=0.24, baseline=0.0,
-                   note=f"std {R['std'][1]:.3f} at generation 1, {R['std'][5]:.3f} at 5")
+    n = report.latent(rec)
+    return Measure(n["std_drop"], reference=0.24, baseline=0.0,
+                   note=f"std {n['std_g1']:.3f} at generation 1, {n['std_g5']:.3f} at 5")
 
 
 declare(Claim(
@@ -225,17 +225,13 @@ LINREG = Run("linear-regression")
 
 
 def _linreg(rec, regime):
-    from ..linreg import theory
+    from ..linreg import report
 
-    S, G = rec.settings, int(rec.generations[-1])
-    d, T, sigma = S["d"], S["samples"], S["noise"]
-    v = theory.one_fit_error(d, T, sigma)
-    exact = (theory.accumulate_error if regime == "accumulate" else theory.replace_error)
-    return Measure(float(rec.metric("test_error", regime=regime)[0, -1] / v),
-                   reference=float(exact(G + 1, d, T, sigma) / v),
-                   se=float(rec.metric("test_error_se", regime=regime)[0, -1] / v),
-                   baseline=float(theory.accumulate_bound(d, T, sigma) / v),
-                   note=f"test error / one fit's error v at generation {G}")
+    n = report.regimes(rec)
+    v, exact = n["v"], n["acc_th" if regime == "accumulate" else "rep_th"]
+    return Measure(n[f"{regime}_last"] / v, reference=exact / v, se=n[f"{regime}_se"] / v,
+                   baseline=n["bound"] / v,
+                   note=f"test error / one fit's error v at generation {n['G']}")
 
 
 declare(Claim(

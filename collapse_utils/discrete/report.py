@@ -4,7 +4,8 @@ Each function reads the section's record(s) and returns a flat dict (the chapter
 whole as ``dc_<key>``); each key is one line of the function's docstring.  Pure computations
 on records and the exact theory: no plotting, no glue.  The ``*_z`` keys are the largest
 distance of a simulated mean from its exact value, in standard errors (the hidden checks
-ask for at most 4).
+ask for at most 4).  The ``beyond_*`` functions are the numbers of the discrete section and
+exercise of ``book/beyond`` (glued there as ``bey_<key>``).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import numpy as np
 
 from .experiment import absorption_times, final_fixed, p0_of
 from .theory import (
-    expected_gini_simpson, expected_support, keep_real_stationary_gini_simpson,
-    mean_absorption_time_diffusion, mean_absorption_time_exact, one_step_survival,
-    survival_probability,
+    ancestor_fraction, expected_gini_simpson, expected_support, forgetting_time,
+    keep_real_stationary_gini_simpson, mean_absorption_time_diffusion, mean_absorption_time_exact,
+    one_step_survival, survival_lower_bound, survival_probability, survival_upper_bound,
 )
 
 #: the regimes of the chapter's ``regs`` run and the short names of their keys
@@ -258,3 +259,185 @@ def exercises(rec, regs) -> dict:
         "ex4_ratio": ex4 // M,
         "p_mean_z": max(z),
     })
+
+
+def beyond_forgetting(rec, state: int = 19, counts=None, sizes=(50, 200, 800)) -> dict:
+    """How fast a state is forgotten, the section of ``book/beyond`` (glued there as
+    ``bey_<key>``), from the main ``discrete`` record (``replace``): its exact survival of one
+    ``state`` (0-based) between the two bounds, and the time to forget, the first fit at which
+    survival is at most 1/2, at expected counts ``counts`` (default 10 from 1 to 20) for
+    samples per fit ``sizes``:
+
+    * ``b10``: b_10 of the upper bound at M = 100
+    * ``b10_ref``: its approximation 2 / 12
+    * ``fg_M``: samples per fit of the run
+    * ``fg_chains``: its chains
+    * ``fg_K``: its number of states
+    * ``fg_s``: its Zipf exponent
+    * ``fg_state``: the state drawn, 1-based
+    * ``fg_p``: its probability q
+    * ``fg_q``: its expected count M q in fit 1
+    * ``fg_exact10``: its exact survival after 10 fits
+    * ``fg_low10``: the lower bound 1 - exp(-M q / 10)
+    * ``fg_up10``: the upper bound after 10 fits
+    * ``fg_k``: the run's last fit
+    * ``fg_end``: the state's exact survival at that fit
+    * ``fg_low_end``: the lower bound there
+    * ``fg_up_end``: the upper bound there
+    * ``bracket_gap``: the most by which any state's exact survival leaves its bounds, any fit
+    * ``survival_fit``: the largest |simulated - exact survival| / (4.5 sd + 2 / chains)
+    * ``t800_lo``: M = 800: the fewest fits to forget per expected copy, over the counts
+    * ``t800_hi``: the most
+    * ``t800_last``: the fits per copy at the largest count
+    * ``t800_peak``: the index of the count with the most fits per copy
+    * ``t_one``: M = 800: the fits to forget at one expected copy
+    * ``t_up_ratio``: M = 800: the largest ratio of the upper bound's time to the exact time
+    * ``t50_hi``: M = 50: the most fits per expected copy
+    * ``q50_max``: M = 50: the largest q, the largest count over M
+    * ``diff_ratio``: the diffusion's fits per copy, 2 / ln 2
+    * ``low_slack``: the smallest exact time + 1 - count / ln 2 over the sizes and counts
+    * ``up_slack``: the smallest upper-bound time - exact time over the sizes and counts
+    """
+    counts = np.geomspace(1, 20, 10) if counts is None else np.asarray(counts, dtype=float)
+    p0, M, chains = p0_of(rec), rec.settings["M"], rec.settings["chains"]
+    present = rec.metric("survival", regime="replace")[0].T   # (states, generations)
+    k = rec.generations + 1                                   # generation g is fit g + 1
+    exact = survival_probability(p0, M, int(k[-1]))[:, 1:]
+    lower = survival_lower_bound(p0[:, None], M, k)
+    upper = survival_upper_bound(p0, M, int(k[-1]))[:, 1:]
+    times = {m: [forgetting_time(f(counts / m, m, 200))
+                 for f in (survival_probability, survival_upper_bound)] for m in sizes}
+    per_copy = {m: times[m][0] / counts for m in sizes}
+    sd = np.sqrt(exact * (1 - exact) / chains)
+    r = state
+    return _plain({
+        "b10": ancestor_fraction(100, 10)[10],
+        "b10_ref": 2 / 12,
+        "fg_M": M,
+        "fg_chains": chains,
+        "fg_K": p0.size,
+        "fg_s": rec.settings["zipf_exponent"],
+        "fg_state": r + 1,
+        "fg_p": p0[r],
+        "fg_q": M * p0[r],
+        "fg_exact10": exact[r, 9],
+        "fg_low10": lower[r, 9],
+        "fg_up10": upper[r, 9],
+        "fg_k": int(k[-1]),
+        "fg_end": exact[r, -1],
+        "fg_low_end": lower[r, -1],
+        "fg_up_end": upper[r, -1],
+        "bracket_gap": max(np.max(lower - exact), np.max(exact - upper)),
+        "survival_fit": np.max(np.abs(present - exact) / (4.5 * sd + 2 / chains)),
+        "t800_lo": per_copy[800].min(),
+        "t800_hi": per_copy[800].max(),
+        "t800_last": per_copy[800][-1],
+        "t800_peak": int(np.argmax(per_copy[800])),
+        "t_one": int(times[800][0][0]),
+        "t_up_ratio": np.max(times[800][1] / times[800][0]),
+        "t50_hi": per_copy[50].max(),
+        "q50_max": counts[-1] / 50,
+        "diff_ratio": 2 / np.log(2),
+        "low_slack": min(np.min(times[m][0] + 1 - counts / np.log(2)) for m in sizes),
+        "up_slack": min(np.min(times[m][1] - times[m][0]) for m in sizes),
+    })
+
+
+def beyond_exercises() -> dict:
+    """Exercise 4 of ``book/beyond`` (glued there as ``bey_<key>``): a word of probability
+    q = 0.005 with M = 1000, under ``replace``; the first fit at which its survival is at most 1/2
+
+    * ``ex4_low``: by the lower bound 1 - exp(-M q / k)
+    * ``ex4_exact``: exactly
+    * ``ex4_up``: by the upper bound
+    """
+    t = [forgetting_time(f) for f in (survival_lower_bound(0.005, 1000, np.arange(61)),
+                                      survival_probability(0.005, 1000, 60),
+                                      survival_upper_bound(0.005, 1000, 60))]
+    return {"ex4_low": int(t[0]), "ex4_exact": int(t[1]), "ex4_up": int(t[2])}
+
+
+# --- book/curation: the discrete sections (glued there as ``cur_<key>`` and ``tails_<key>``) ---
+
+
+def curation_discrete(disc) -> dict:
+    """Curation on a discrete law: ``discrete`` with replace, verify (q = 0), self-correct (0.1).
+
+    K: the number of states
+    Md: samples per generation
+    Gd: the last generation
+    sup_rep: replace's mean support at the last generation
+    sup_ver: the perfect verifier's mean support there
+    sup_bound: its lower bound there, sum_i (1 - (1 - p0_i)^M)^n
+    sup_d0: the mean support of D_0 (replace, generation 0)
+    gs0: p_0's Gini-Simpson diversity
+    gs_sc: self-correct's mean Gini-Simpson at the last generation
+    gs_sc_th: its exact value there
+    gs_ver: the perfect verifier's mean Gini-Simpson there
+    gs_rep: replace's mean Gini-Simpson there
+    sc_support_q10: self-correct's 10% quantile of the support over chains there
+    gs_sc_z: self-correct's mean Gini-Simpson from its exact value, in standard errors
+    sup_rep_z: replace's mean support from its exact value, in (standard error + 0.01)
+    ver_bound_gap: the least margin of the verifier's mean support over its bound minus slack
+    """
+    from .theory import curation_gini_simpson, verified_support_bound
+
+    p0, Md = np.asarray(disc.fact("p0")), disc.settings["M"]
+    K = len(disc.fact("p0"))
+    chains = disc.settings["chains"]
+
+    def dl(name, **sel):
+        return float(disc.metric(name, **sel)[0, -1])
+
+    def dse(name, **sel):
+        return dl(name.replace("_mean", "_sd"), **sel) / np.sqrt(chains)
+
+    nd = int(disc.generations[-1]) + 1
+    sc = {"regime": "self-correct", "gamma": 0.1}
+    ver = {"regime": "verify", "verifier_error": 0.0}
+    gs_sc_th = curation_gini_simpson(p0, Md, nd, "self-correct", gamma=0.1)[-1]
+    sup_v = disc.metric("support_mean", **ver)[0]
+    slack = 4 * 0.5 / np.sqrt(chains)
+    bound = verified_support_bound(p0, Md, nd)
+    return _plain({
+        "K": K,
+        "Md": Md,
+        "Gd": nd - 1,
+        "sup_rep": dl("support_mean", regime="replace"),
+        "sup_ver": dl("support_mean", **ver),
+        "sup_bound": bound[-1],
+        "sup_d0": float(disc.metric("support_mean", regime="replace")[0, 0]),
+        "gs0": 1 - np.sum(p0**2),
+        "gs_sc": dl("gini_simpson_mean", **sc),
+        "gs_sc_th": gs_sc_th,
+        "gs_ver": dl("gini_simpson_mean", **ver),
+        "gs_rep": dl("gini_simpson_mean", regime="replace"),
+        "sc_support_q10": dl("support_q10", **sc),
+        "gs_sc_z": _z(dl("gini_simpson_mean", **sc), gs_sc_th, dse("gini_simpson_mean", **sc), 0),
+        "sup_rep_z": _z(dl("support_mean", regime="replace"),
+                        expected_support(p0, Md, nd)[-1],
+                        dse("support_mean", regime="replace") + 0.01, 0),
+        "ver_bound_gap": float(np.min(sup_v - (bound[1:] - slack))),
+    })
+
+
+def curation_tails(tails) -> dict:
+    """Curation, a cut tail changes the scaling law: the ``zipf-tails`` record.
+
+    beta: the Zipf exponent
+    vocab: the items of the law
+    chains: the independent chains of the run
+    G: the last generation
+    exponent: the clean scaling law's exponent 1 - 1/beta
+    T_max: the largest number of samples T
+    T_min: the smallest
+    floor_<k>: the integral's floor at cut k (0 for none)
+    tail_<k>: the exact mass beyond rank k
+    start_<k>_<T>: the mean error at generation 0, per cut k and T (<T> = max: the largest T)
+    end_<k>_<T>: the same at the last generation
+    se_<k>_<T>: the standard error of the start over chains
+    exact_<k>_<T>: the exact sum E(T)
+    """
+    from .tails import tails_report
+
+    return tails_report(tails)
