@@ -17,8 +17,9 @@ reported).  A page fails when it
   whose Reset does not restore the control; or self-check questions that do not answer (the
   right option or number marked right, a wrong option marked wrong).
 
-Pages with explorers or questions are checked again at phone width (390 px), where nothing may
-be wider than the screen.
+Pages with explorers, questions or cell outputs are checked again at phone width (390 px), where
+nothing may be wider than the screen and every figure the column shrinks links to its image at
+full size (book/_static/figures.js).
 
 Chromium is driven over the Chrome DevTools Protocol (a websocket, ``websocket-client``);
 no browser is downloaded.  Without Chromium the test is skipped (``apt-get install
@@ -90,7 +91,8 @@ PAGE_PROBE = r"""
       .map(img => img.getAttribute('src')),
     figures: Array.from(document.querySelectorAll('.cell_output img'))
       .filter(img => img.complete && img.naturalWidth > 0)
-      .map(img => ({src: img.getAttribute('src'), shown: img.clientWidth, natural: img.naturalWidth})),
+      .map(img => ({src: img.getAttribute('src'), shown: img.clientWidth, natural: img.naturalWidth,
+                    linked: !!img.closest('a') && img.closest('a').getAttribute('href') === img.getAttribute('src')})),
     tracebacks: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error').length,
     interactive: document.querySelectorAll('.mc-explorer, .mc-quiz').length,
     outputs: outputs,
@@ -180,8 +182,14 @@ FIGURE_SCALE_EXEMPT: set = set()
 
 def small_figures(page: dict, rel: str, phone: bool = False) -> list[str]:
     """The figures of ``page`` (the probe's result) shown below :data:`MIN_FIGURE_SCALE` of their
-    natural width: at a 1280 px window only (a phone shrinks every figure)."""
-    if phone or rel in FIGURE_SCALE_EXEMPT:
+    natural width: at a 1280 px window; on a phone, which shrinks every figure, those that do not
+    link to their own image at full size (book/_static/figures.js)."""
+    if phone:
+        return [f"figure {f['src']} is shrunk to {f['shown']} of its {f['natural']} px on a phone "
+                f"and does not link to its full size"
+                for f in page.get("figures", [])
+                if f["shown"] < MIN_FIGURE_SCALE * f["natural"] and not f.get("linked")]
+    if rel in FIGURE_SCALE_EXEMPT:
         return []
     return [f"figure {f['src']} is shown at {f['shown']} of its {f['natural']} px "
             f"({f['shown'] / f['natural']:.0%} < {MIN_FIGURE_SCALE:.0%}): its 7-pt text reads "
@@ -510,7 +518,8 @@ def check_site(html: Path, executable: str, screenshots: Path | None = None) -> 
                 shot = screenshots / (rel.replace("/", "_").removesuffix(".html") + ".png")
             try:
                 report[rel] = check_page(cdp, base + rel, shot)
-                if "mc-explorer" in page.read_text() or "mc-quiz" in page.read_text():
+                html_text = page.read_text()
+                if any(k in html_text for k in ("mc-explorer", "mc-quiz", "cell_output")):
                     phone_shot = shot.with_name(shot.stem + "_phone.png") if shot else None
                     report[rel] += [f"at 390 px: {p}" for p in
                                     check_page(cdp, base + rel, phone_shot, phone=True)]
@@ -557,6 +566,9 @@ def test_the_detectors():
                         {"src": "b.png", "shown": 672, "natural": 800},
                         {"src": "c.png", "shown": 500, "natural": 500}]}
     assert [p.split()[1] for p in small_figures(page, "book/gmm.html")] == ["a.png"]
+    assert [p.split()[1] for p in small_figures(page, "book/gmm.html", phone=True)] == ["a.png"]
+    for f in page["figures"]:
+        f["linked"] = True
     assert not small_figures(page, "book/gmm.html", phone=True)
     assert 7 * 110 / 72 * MIN_FIGURE_SCALE >= 8.98   # 7 pt at 110 dpi, shown at 84%: 9 CSS px
 
