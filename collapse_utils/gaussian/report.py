@@ -382,3 +382,226 @@ def exercises(ex) -> dict:
         "frac_above_10": float(big.mean()),
         "share_above_10": float(var[big].sum() / var.sum()),
     }
+
+
+# --- book/curation: the Gaussian sections (glued there as ``cur_<key>`` and ``sel_<key>``) ---
+
+
+def _item(value):
+    """A NumPy scalar as the Python number glue makes of it; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _end(rec, name: str, **sel) -> float:
+    """A ``gaussian-curation`` metric at the last generation."""
+    return float(rec.metric(name, **sel)[0, -1])
+
+
+def _end_se(rec, name: str, **sel) -> float:
+    """The standard error over chains of ``name`` (a ``*_mean`` metric) at the last generation."""
+    return _end(rec, name.replace("_mean", "_sd"), **sel) / np.sqrt(rec.settings["chains"])
+
+
+def curation_verify(verify, baselines, unlimited) -> dict:
+    """Curation, a verifier that knows the real distribution: ``gaussian-curation``'s sweep.
+
+    ``verify`` is the verify sweep over q, ``baselines`` the same chains under replace and
+    keep-real, ``unlimited`` :func:`..curation.verify_unlimited`'s loop for the sweep's q.
+    M: samples per generation
+    G: the last generation
+    L: the verifier's window, in sigma
+    chains: the independent chains of the run
+    rounds: the batches a generation may draw at most
+    vL: the variance v_L of the real law restricted to the window
+    W1: one fit's error on real data, E W_2^2 after one fit of M points
+    q0: the mean W_2^2 at the last generation under a perfect verifier (q = 0)
+    q0_th: its linear-noise value
+    qmax: the sweep's largest verifier error
+    w2max: the mean W_2^2 at the last generation at q = qmax
+    w2max_th: its linear-noise value
+    keep: the mean W_2^2 at the last generation under keep-real
+    rep: the mean W_2^2 at the last generation under replace
+    rep_se: its standard error over chains
+    rep_th: replace's exact E W_2^2 there
+    qkeep: the q where the linear-noise curve crosses keep-real's level
+    qc: the critical error q_c above which the second moments have no fixed point
+    sig0: the mean fitted sigma at the last generation at q = 0
+    sigmax: the same at q = qmax
+    short_max: the percentage of chains per generation that run out of draws at q = qmax
+    one_in: 1 / (1 - q_c)
+    short0: the same percentage at q = 0
+    qmid: the sweep's middle verifier error
+    w2mid: the mean W_2^2 at the last generation there
+    moments_z: the largest distance (standard errors) of mean e^2, sigma^2 from exact, q <= 0.5
+    qtop: the sweep's top q (verify_budget_report's keys follow)
+    w2top: the mean W_2^2 at the last generation at q = qtop
+    w2top_se: its standard error over chains
+    w2top_unlimited: the same loop's with an unlimited draw budget
+    w2top_unlimited_se: its standard error
+    w2top_lin: the linear-noise approximation there
+    w2top_bound: the exact-moment lower bound there
+    lin_low_pct: how far the linear-noise value lies below the unlimited loop's, in percent
+    budget_share_pct: the finite budget's share of the run's excess over linear noise, percent
+    sigma_top: the mean fitted sigma at the last generation at q = qtop
+    sigma_top_unlimited: the same with an unlimited budget
+    """
+    from scipy.optimize import brentq
+
+    from .curation import verify_budget_report
+    from .theory import critical_error, truncated_variance, verify_theory
+
+    S = verify.settings
+    M, G, L = S["M"][0], int(verify.generations[-1]), S["verify_window"]
+    qs = verify.values("verifier_error")
+    w2 = np.array([_end(verify, "w2_squared_mean", verifier_error=q) for q in qs])
+    keep = _end(baselines, "w2_squared_mean", regime="keep-real")
+    rep = _end(baselines, "w2_squared_mean", regime="replace")
+    W1 = expected_w2_squared(1, M)
+
+    def w2_th(q):
+        return verify_theory(G, M, q, L)["w2_squared"][-1]
+
+    q_keep = brentq(lambda q: w2_th(q) - keep, 0.0, 0.999)
+    short = np.array(
+        [np.mean(verify.metric("verify_short_fraction", verifier_error=q)[0, 1:]) for q in qs]
+    )
+    sig_mean = [_end(verify, "sigma_mean", verifier_error=q) for q in qs]
+    moments_z = 0.0
+    for q in (q for q in qs if q <= 0.5):  # the exact second moments, while the budget suffices
+        for name in ("mean_error_squared", "sigma_squared"):
+            moments_z = max(moments_z, _z(_end(verify, f"{name}_mean", verifier_error=q),
+                                          verify_theory(G, M, q, L)[name][-1],
+                                          _end_se(verify, f"{name}_mean", verifier_error=q)))
+    numbers = {
+        "M": M,
+        "G": G,
+        "L": L,
+        "chains": S["chains"],
+        "rounds": S["max_rounds"],
+        "vL": truncated_variance(L),
+        "W1": W1,
+        "q0": w2[0],
+        "q0_th": w2_th(0.0),
+        "qmax": qs[-1],
+        "w2max": w2[-1],
+        "w2max_th": w2_th(qs[-1]),
+        "keep": keep,
+        "rep": rep,
+        "rep_se": _end_se(baselines, "w2_squared_mean", regime="replace"),
+        "rep_th": theory_1d(G + 1, M)["w2_squared"],
+        "qkeep": q_keep,
+        "qc": critical_error(M),
+        "sig0": sig_mean[0],
+        "sigmax": sig_mean[-1],
+        "short_max": 100 * short[-1],
+        "one_in": 1 / (1 - critical_error(M)),
+        "short0": 100 * short[0],
+        "qmid": qs[len(qs) // 2],
+        "w2mid": w2[len(qs) // 2],
+        "moments_z": moments_z,
+    }
+    return {k: _item(v) for k, v in {**numbers, **verify_budget_report(verify, unlimited)}.items()}
+
+
+def curation_fixed_point(M: int, L: float, qmax: float) -> dict:
+    """Curation, the verified loop's fixed point near and above q_c (exact second moments).
+
+    fp90: the fixed point of E sigma^2 at q = 0.9
+    fp99: the same at q = 0.99
+    fpmax: the same at q = qmax, the sweep's largest error
+    up1000: the exact E sigma_g^2 at q = 0.999 after 1,000 generations
+    up2000: the same after 2,000 generations
+    up_rise: its rise over the last generation of the 2,000
+    """
+    from .theory import verify_limit, verify_theory
+
+    fp = {q: verify_limit(M, q, L)["sigma_squared"] for q in (0.9, 0.99, qmax)}
+    up = verify_theory(2000, M, 0.999, L)["sigma_squared"]
+    return {k: _item(v) for k, v in {
+        "fp90": fp[0.9],
+        "fp99": fp[0.99],
+        "fpmax": fp[qmax],
+        "up1000": up[1000],
+        "up2000": up[2000],
+        "up_rise": up[-1] - up[-2],
+    }.items()}
+
+
+def curation_correct(correct, baselines) -> dict:
+    """Curation, self-correction of strength gamma: ``gaussian-curation``'s self-correct runs.
+
+    g<i>: the i-th gamma of the record (i = 0, 1, ...)
+    sc<i>: the mean W_2^2 at the last generation under it
+    sc<i>_lim: its exact limit over infinitely many generations
+    gamma_eq: the gamma whose limit equals one fit on real data, W1
+    sc_z: the largest distance (standard errors) of mean W_2^2, sigma, e^2 from exact, all gammas
+    sc0_long: the exact E W_2^2 after 4,000 generations at the first gamma
+    one_fit: one fit's error on real data, W1 (for the checks)
+    rep_end: the mean W_2^2 at the last generation under replace (for the checks)
+    """
+    from scipy.optimize import brentq
+
+    from .theory import self_correct_limit, self_correct_theory
+
+    M, G = correct.settings["M"][0], int(correct.generations[-1])
+    gammas = correct.values("gamma")
+    W1 = expected_w2_squared(1, M)
+    numbers = {}
+    sc_z = 0.0
+    for i, g in enumerate(gammas):
+        sel = {"regime": "self-correct", "gamma": g}
+        exact = self_correct_theory(G, M, g)
+        for name in ("w2_squared", "sigma", "mean_error_squared"):
+            sc_z = max(sc_z, _z(_end(correct, f"{name}_mean", **sel), exact[name][-1],
+                                _end_se(correct, f"{name}_mean", **sel)))
+        numbers[f"sc{i}"] = _end(correct, "w2_squared_mean", **sel)
+        numbers[f"sc{i}_lim"] = self_correct_limit(M, g)["w2_squared"]
+        numbers[f"g{i}"] = g
+    numbers["gamma_eq"] = brentq(lambda g: self_correct_limit(M, g)["w2_squared"] - W1, 1e-3, 1.0)
+    numbers["sc_z"] = sc_z
+    numbers["sc0_long"] = self_correct_theory(4000, M, gammas[0])["w2_squared"][-1]
+    numbers["one_fit"] = W1
+    numbers["rep_end"] = _end(baselines, "w2_squared_mean", regime="replace")
+    return {k: _item(v) for k, v in numbers.items()}
+
+
+def curation_exercises() -> dict:
+    """Curation, the numbers the exercises' solutions quote (no run).
+
+    ex1_first: the variance after one generation of a verifier that keeps |x| < 2 (real sigma)
+    ex1_five: the same after five generations
+    ex1_ten: the same after ten generations
+    """
+    from scipy.stats import norm
+
+    def shrink(a):
+        return 1 - 2 * a * norm.pdf(a) / (2 * norm.cdf(a) - 1)
+
+    var = [1.0]
+    for _ in range(10):  # the window stays at 2 (real) sigma while the model narrows
+        s = np.sqrt(var[-1])
+        a = 2 / s
+        var.append(var[-1] * shrink(a))
+    return {k: _item(v) for k, v in {"ex1_first": var[1], "ex1_five": var[5],
+                                     "ex1_ten": var[10]}.items()}
+
+
+def curation_selection(select, milder) -> dict:
+    """Curation, selection bias on the Gaussian: ``gaussian-selection``'s two runs.
+
+    M: samples per generation
+    G: the last generation
+    chains: the independent chains of the run
+    keep: the share the first record's selector keeps
+    end_<regime>: the mean dispersion ratio at the last generation, per regime at that keep
+    se_<regime>: its standard error over chains
+    theory_<regime>: the recursion's value there
+    kappa_<tag>: kappa for every keep of every record (tag: the share without its dot)
+    exponent_<tag>: the power-law exponent 1 - kappa
+    end_acc_select_<tag>: accumulate + select's mean dispersion ratio at the last generation
+    se_acc_select_<tag>: its standard error
+    theory_acc_select_<tag>: the recursion's value there
+    """
+    from .selection import selection_report
+
+    return selection_report(select, milder)

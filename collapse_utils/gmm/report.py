@@ -182,3 +182,171 @@ def exercises(sigma2: float = 0.81) -> dict:
         "ex4_c3": float(np.exp(-4.5 * excess)),
         "ex4_rho": float(np.sqrt(2 * np.log(1 / sigma2) / excess)),
     }
+
+
+# --- book/curation: the mixture sections (glued there as ``gmmcur_``, ``qiao_``, ``sb_<key>``) ---
+
+
+def _plain(numbers: dict) -> dict:
+    """NumPy scalars as the Python numbers glue makes of them (the same values)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in numbers.items()}
+
+
+def _ends(rec, key: str, **sel) -> np.ndarray:
+    """Each seed's ``key`` at the last generation of a ``gmm-curation`` record."""
+    return rec.metric(key, **sel)[:, -1]
+
+
+def curation_verify(verify, reference) -> dict:
+    """Curation on a mixture, the verifier: ``gmm-curation``'s verify sweep and its reference.
+
+    ``reference`` holds replace and keep-real on the same sizes and seeds.
+    M: points per generation
+    last: the last generation
+    seeds: the seeds of the run
+    c: the verifier's bound on the density ratio
+    share: keep-real's share of real points, in percent
+    e10: the error rate whose verified share equals keep-real's
+    s03: the verified share at error rate 0.3
+    s045: the same at 0.45
+    l2_replace: replace's median L2 distance to generation 0 at the last generation
+    l2_keep: keep-real's
+    l2_coin: the coin's (the sweep's largest error rate)
+    l2_e<e>: the verifier's at error rate e/100
+    std_e0: the median component sd at the last generation under a perfect verifier
+    std_coin: the same under the coin
+    std_replace: the same under replace
+    std0: the median component sd at generation 0
+    e_below: the largest error rate whose distance is at most keep-real's
+    e_above: the smallest error rate whose distance is above keep-real's
+    share_step_max: the largest step of the verified share between the sweep's error rates
+    l2_max_e30: the largest median distance over error rates up to 0.3
+    replace_min: the smallest of replace's seeds' distances at the last generation
+    replace_max: the largest
+    spread_e40: the decades spanned by the seeds' distances at error rate 0.4 (NaN if not run)
+    spread_e45: the same at 0.45
+    """
+    from .curation import error_for_share, verified_share
+
+    S, last = verify.settings, int(verify.generations[-1])
+    qs = np.array(verify.values("verifier_error"))
+    l2 = np.array([np.median(_ends(verify, "l2_to_gen0", verifier_error=q)) for q in qs])
+    std = np.array([np.median(_ends(verify, "component_std", verifier_error=q)) for q in qs])
+    ref = {r: _ends(reference, "l2_to_gen0", regime=r) for r in ("replace", "keep-real")}
+    l2_keep = np.median(ref["keep-real"])
+
+    def spread(q):
+        if q not in qs:
+            return float("nan")
+        return np.ptp(np.log10(_ends(verify, "l2_to_gen0", verifier_error=q)))
+
+    numbers = {
+        "M": S["points"],
+        "last": last,
+        "seeds": S["seeds"],
+        "c": S["verify_bound"],
+        "share": 100 * S["real_fraction"],
+        "e10": error_for_share(S["real_fraction"], S["verify_bound"]),
+        "s03": verified_share(0.3, S["verify_bound"]),
+        "s045": verified_share(0.45, S["verify_bound"]),
+        "l2_replace": np.median(ref["replace"]),
+        "l2_keep": l2_keep,
+        "l2_coin": l2[-1],
+        "std_e0": std[0],
+        "std_coin": std[-1],
+        "std_replace": np.median(_ends(reference, "component_std", regime="replace")),
+        "std0": np.median(verify.metric("component_std")[:, 0]),
+    }
+    for q, d in zip(qs, l2):
+        numbers[f"l2_e{round(100 * q)}"] = d
+    numbers["e_below"] = max((q for q, d in zip(qs, l2) if d <= l2_keep), default=qs[0])
+    numbers["e_above"] = min((q for q, d in zip(qs, l2) if d > l2_keep), default=qs[-1])
+    numbers["share_step_max"] = np.max(np.diff(verified_share(qs, S["verify_bound"])))
+    numbers["l2_max_e30"] = np.max(l2[qs <= 0.3])
+    numbers["replace_min"] = ref["replace"].min()
+    numbers["replace_max"] = ref["replace"].max()
+    numbers["spread_e40"] = spread(0.4)
+    numbers["spread_e45"] = spread(0.45)
+    return _plain(numbers)
+
+
+def curation_correct(correct, reference) -> dict:
+    """Curation on a mixture, self-correction: ``gmm-curation``'s self-correct runs.
+
+    ``<g>`` below is 100 gamma, rounded, for each gamma of the record.
+    geo_replace: replace's median geometric-mean sd of the whole mixture at the last generation
+    geo_replace_pred: its prediction from the drift alone
+    geo_g<g>: the same median under self-correction of strength gamma
+    geo_g<g>_pred: its prediction
+    l2_g<g>: the median L2 distance to generation 0 at the last generation there
+    std_g<g>: the median component sd there
+    pred_step_min: the smallest rise of the prediction from one gamma to the next
+    std0_correct: the median component sd at generation 0 of the self-correct runs
+    replace_l2: replace's median L2 distance at the last generation (for the checks)
+    keep_l2: keep-real's (for the checks)
+    """
+    from .curation import self_corrected_std
+
+    Mg, gammas, x = correct.settings["points"], correct.values("gamma"), correct.generations
+
+    def geo(rec, **sel):
+        return np.exp(rec.metric("total_log_geo_std", **sel))
+
+    def start(rec, **sel):
+        return float(np.exp(np.median(rec.metric("total_log_geo_std", **sel)[:, 0])))
+
+    def pred(g):
+        return self_corrected_std(x[-1], g, start(correct, gamma=g), Mg)
+
+    numbers = {
+        "geo_replace": np.median(geo(reference, regime="replace")[:, -1]),
+        "geo_replace_pred": self_corrected_std(x[-1], 0.0, start(reference, regime="replace"), Mg),
+    }
+    for g in gammas:
+        k = f"{round(100 * g)}"
+        numbers[f"geo_g{k}"] = np.median(geo(correct, gamma=g)[:, -1])
+        numbers[f"geo_g{k}_pred"] = pred(g)
+        numbers[f"l2_g{k}"] = np.median(correct.metric("l2_to_gen0", gamma=g)[:, -1])
+        numbers[f"std_g{k}"] = np.median(correct.metric("component_std", gamma=g)[:, -1])
+    numbers["pred_step_min"] = np.min(np.diff([pred(g) for g in gammas]))
+    numbers["std0_correct"] = np.median(correct.metric("component_std")[:, 0])
+    numbers["replace_l2"] = np.median(_ends(reference, "l2_to_gen0", regime="replace"))
+    numbers["keep_l2"] = np.median(_ends(reference, "l2_to_gen0", regime="keep-real"))
+    return _plain(numbers)
+
+
+def curation_selection(table10) -> dict:
+    """Curation, Qiao et al.'s families rebuilt: the ``gmm-selection`` record.
+
+    n: points kept per generation
+    d: the dimension
+    G: the last generation
+    seeds: the seeds of the run
+    keep: the selector's share
+    <family>_<regime>: the mean dispersion ratio at the last generation (dashes as underscores)
+    paper_<family>_<regime>: Qiao et al.'s value
+    minority_<regime>: the unequal mixture's smallest weight there, when that family ran
+    """
+    from .selection import table_report
+
+    return table_report(table10)
+
+
+def curation_sampling_bias(biased) -> dict:
+    """Curation, sampling bias: the ``gmm-sampling-bias`` record (<tag>: the bias without a dot).
+
+    G: the last generation
+    points: samples per generation
+    seeds: the seeds of the run
+    components: the modes of the mixture
+    reference: the real points precision and recall compare with
+    k: the k of the k-NN balls
+    precision_<tag>: the mean precision over seeds at the last generation
+    recall_<tag>: the mean recall there
+    component_std_<tag>: the mean component sd there
+    recall0_<tag>: the mean recall at generation 0
+    theory_std_<tag>: the theory's component sd at the last generation
+    """
+    from .sampling_bias import sampling_bias_report
+
+    return sampling_bias_report(biased)
