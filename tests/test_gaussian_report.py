@@ -157,3 +157,12 @@ def test_report_numbers_agree_with_the_records_and_theory(records):
     assert v["sigma2_z"] <= 5 and d["z"] <= 5 and report.public(records["pub"])["sigma2_z"] <= 5
     assert report.dimensions(records["dd"])["log_det_z"] <= 5
     assert report.sources(records["src"])["bound_z"] <= 5
+
+
+def test_intro_exercise_numbers_and_c_m():
+    """The introduction's run-free numbers: c_100, and the 421 generations of its first exercise
+    (sigma at 90% for M = 1000, exactly and by the 1 - 1/(4M) approximation)."""
+    c_m = gaussian.c_m
+    assert 0.997 < c_m(100) < 0.998
+    assert round(np.log(0.9) / np.log(c_m(1000))) == 421
+    assert round(4 * 1000 * np.log(1 / 0.9)) == 421

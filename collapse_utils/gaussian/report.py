@@ -605,3 +605,45 @@ def curation_selection(select, milder) -> dict:
     from .selection import selection_report
 
     return selection_report(select, milder)
+
+
+def intro(rec) -> dict:
+    """The introduction's first experiment: the ``gaussian-intro`` record, one chain set under
+    replace and one under accumulate, read at the last generation.
+
+    n: the last generation
+    nfit: the fits made by then (n + 1)
+    M: samples per generation
+    chains: chains per regime
+    cM: c_M, the factor by which each fit shrinks E sigma (replace, unbiased variance)
+    sigma_theory: E sigma after nfit fits, exact (c_M^nfit)
+    sigma_sim: the mean fitted sigma over the chains (replace)
+    sigma_se: its standard error
+    sigma_median: the median fitted sigma (replace)
+    sigma_lowest: the smallest fitted sigma (replace)
+    sigma2_sim: the mean fitted sigma^2 (replace)
+    sigma2_se: its standard error
+    w2_theory: E W2^2 to the original Gaussian after nfit fits, exact (replace)
+    w2_sim: the mean W2^2 over the chains (replace)
+    w2_se: its standard error
+    w2_acc: the mean W2^2 under accumulate
+    sigma_acc: the mean fitted sigma under accumulate
+    w2_ratio: w2_sim / w2_acc
+    """
+    from .theory import expected_sigma
+
+    n, M = int(rec.generations[-1]), rec.settings["M"]
+    sig_rep, sig_acc = (rec.metric("sigma", regime=r)[0, -1] for r in ("replace", "accumulate"))
+    w2_rep, w2_acc = (rec.metric("w2_squared", regime=r)[0, -1]
+                      for r in ("replace", "accumulate"))
+
+    def se(x):
+        return float(x.std(ddof=1) / np.sqrt(len(x)))
+
+    return {"n": n, "nfit": n + 1, "M": M, "chains": rec.settings["chains"], "cM": c_m(M),
+            "sigma_theory": expected_sigma(n + 1, M), "sigma_sim": float(sig_rep.mean()),
+            "sigma_se": se(sig_rep), "sigma_median": float(np.median(sig_rep)),
+            "sigma_lowest": float(sig_rep.min()), "sigma2_sim": float((sig_rep**2).mean()),
+            "sigma2_se": se(sig_rep**2), "w2_theory": expected_w2_squared(n + 1, M),
+            "w2_sim": float(w2_rep.mean()), "w2_se": se(w2_rep), "w2_acc": float(w2_acc.mean()),
+            "sigma_acc": float(sig_acc.mean()), "w2_ratio": float(w2_rep.mean() / w2_acc.mean())}
