@@ -10,5 +10,7 @@ spread, tail mass, KL to the real distribution (the real-test loss), TV and W2.
     theory      the exact expected variance and mean drift; a Gaussian reference
     experiment  ``kde``
     figures     the chapter's figures
+    report      the numbers the chapter quotes, one function per section
 """
 from . import experiment, figures, measure, simulate, theory  # noqa: F401  (registers the experiment)
+from . import report  # noqa: F401

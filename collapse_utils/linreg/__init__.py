@@ -14,6 +14,8 @@ and, for comparison, the three self-consuming loops of Alemohammad et al. (2023)
     loops       ``self-consuming-gaussian``: fully synthetic, synthetic augmentation, fresh data
     verification  a biased verifier (Yi et al. 2025): its population map, ``linear-regression-verifier``
     figures     the chapter's figures
+    report      the numbers the beyond and curation chapters quote, one function per section
 """
 from . import experiment, figures, loops, simulate, theory, verification  # noqa: F401  (registers the experiments)
+from . import report  # noqa: F401
 from .experiment import regime_theory  # noqa: F401

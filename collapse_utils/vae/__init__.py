@@ -8,9 +8,11 @@ The supplement of Shumailov et al. (2024) and the authors' public notebook:
 * ``measure``     the gen-0 encoder's latent statistics, the digit reader
 * ``experiment``  the ``vae`` settings schema and run (registered on import)
 * ``verification`` a digit-reading verifier (Yi et al. 2025): ``vae-verifier``
-* ``figures``     the chapter's figures and quoted numbers, read from a Record
+* ``figures``     the chapter's figures, read from a Record
+* ``report``      the numbers the chapter quotes, one function per section
 """
 from . import experiment, verification  # noqa: F401  (register "vae", "vae-verifier")
+from . import report  # noqa: F401
 from .data import DecodedStream, MNIST, TrainingSet, as_training_set, load_mnist, stand_in_label
 from .experiment import PAPER_LATENT_STD, cpu_precision, data_depth, SETTINGS, VAE_REGIMES, real_share, regime_for, run_one
 from .figures import (
