@@ -79,6 +79,7 @@ def samples(rec) -> dict:
     sharp_g0: the same for generation 0's samples
     conf_real: the reader's mean top-class probability on real digits
     conf_g0: the same on generation 0's samples
+    conf_ratio: conf_g0 / conf_real
     reader_acc: the reader's accuracy on held-out real digits, percent
     recog_real: percentage of real digits the overlay reader reads as one digit
     recog_g0: the same for generation 0's samples
@@ -97,6 +98,7 @@ def samples(rec) -> dict:
         "sharp_g0": float(100 * R["sharp_share"][0]),
         "conf_real": float(rec.fact("real_reader_confidence")),
         "conf_g0": float(R["confidence"][0]),
+        "conf_ratio": float(R["confidence"][0] / rec.fact("real_reader_confidence")),
         "reader_acc": float(100 * rec.fact("reader_accuracy")),
         "recog_real": float(100 * rec.fact("real_recognisable")),
         "recog_g0": float(100 * R["recognisable"][0]),
