@@ -61,12 +61,13 @@ def one_legend(axes, keep: int = 0) -> None:
             ax.get_legend().remove()
 
 
-def _title(ax, title: str, rec) -> None:
+def _title(ax, title: str, rec, label: bool = True) -> None:
     """:func:`~..plotting.label_stand_in`, each line wrapped to the panel's width (a stand-in
-    label is longer than half the page at 10 pt)."""
+    label is longer than half the page at 10 pt); ``label=False``: the title alone (the figure
+    says what ran once, in its suptitle)."""
     import textwrap
 
-    label = short_label(rec)
+    label = short_label(rec) if label else None
     fig = ax.figure
     width_in = ax.get_position().width * fig.get_size_inches()[0]
     chars = max(int(width_in * 72 / (0.6 * 10)), 16)   # DejaVu Sans: about 0.6 em a character
@@ -75,10 +76,12 @@ def _title(ax, title: str, rec) -> None:
     ax.set_title(text, fontsize=10 if label else None)
 
 
-def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERATIONS, **sel):
+def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERATIONS,
+                               label: bool = True, **sel):
     """Fig. 1b/1c: per-sequence perplexity of each generation's training data under the
     generation-0 model, as shares of blocks over log-spaced bins (the first matching run; the
-    paper's generations and the run's last)."""
+    paper's generations and the run's last).  ``label=False`` leaves the stand-in label out of
+    the panel's title, for a figure that states it once."""
     run = _first(rec, **sel)
     # the paper's generations this run has, and its last one
     gens = sorted({g for g in generations if g in run["generations"]} | {run["generations"][-1]})
@@ -94,7 +97,7 @@ def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERA
     ax.set_xlabel("perplexity under generation 0")
     ax.set_ylabel("share of blocks")
     ax.legend(ncol=2)
-    _title(ax, title, rec)
+    _title(ax, title, rec, label)
 
 
 def plot_histograms_3d(ax, rec, **sel):
@@ -276,11 +279,13 @@ def plot_readouts(axes, rec, recorded=None):
 
 
 def plot_tail_share(ax, rec):
-    """:func:`tail_shares` per setting: mean over seeds with a band."""
-    from ..plotting import band
+    """:func:`tail_shares` per setting: mean over seeds with a band, in the settings' colours
+    and names of the book's other figures."""
+    from ..plotting import REGIME_COLORS, band, regime_label
 
     for regime in rec.values("regime"):
-        band(ax, rec.generations, tail_shares(rec, regime), label=regime, center="mean")
+        band(ax, rec.generations, tail_shares(rec, regime), label=regime_label(regime, rec),
+             color=REGIME_COLORS.get(regime), center="mean")
     ax.set_xlabel("generation")
     ax.set_ylabel("share above real 95th pct.")
     ax.set_xticks(rec.generations)
