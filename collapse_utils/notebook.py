@@ -32,12 +32,13 @@ def glue(name: str, value, display: bool = False):
     return value
 
 
-def glue_all(prefix: str, numbers: dict) -> None:
-    """Glue every entry of ``numbers`` (a report function's dict) as ``{prefix}_{key}``.
+def glue_all(prefix: str, numbers: dict, keys=None) -> None:
+    """Glue every entry of ``numbers`` (a report function's dict) as ``{prefix}_{key}``, or
+    as ``key`` itself when ``prefix`` is empty; ``keys``: only those entries.
 
     Returns nothing, so a cell that ends with it shows no output."""
-    for key, value in numbers.items():
-        glue(f"{prefix}_{key}", value)
+    for key in numbers if keys is None else keys:
+        glue(f"{prefix}_{key}" if prefix else key, numbers[key])
 
 
 def within(value, expected, sd=None, *, k: float = 4.0, rel: float | None = None) -> bool:

@@ -326,3 +326,6 @@ def test_glue_all_glues_a_report_under_its_prefix_and_shows_nothing(monkeypatch)
     monkeypatch.setattr(notebook, "glue", lambda name, value: seen.setdefault(name, value))
     assert notebook.glue_all("sel", {"ratio": 0.5, "n": 3}) is None   # no bare number on the page
     assert seen == {"sel_ratio": 0.5, "sel_n": 3}
+    seen.clear()
+    assert notebook.glue_all("", {"ratio": 0.5, "n": 3}, keys=("n",)) is None
+    assert seen == {"n": 3}
