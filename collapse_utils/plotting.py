@@ -151,6 +151,21 @@ def label_stand_in(ax, title: str, label: str | None) -> None:
     ax.set_title(stand_in_title(title, label), fontsize=10 if label else None)
 
 
+def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH):
+    """(figure, axes) of ``n`` panels at the page's width: one or two in a row, three in two
+    rows (two above, one full-width below) and four in a 2 x 2 grid, so that no panel is
+    narrower than half the page; ``height``: of one row, in inches."""
+    if n == 3:
+        fig = plt.figure(figsize=(width, 2 * height))
+        grid = fig.add_gridspec(2, 2)
+        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+                fig.add_subplot(grid[1, :])]
+        return fig, np.array(axes, dtype=object)
+    rows = 2 if n == 4 else 1
+    fig, axes = plt.subplots(rows, n // rows, figsize=(width, rows * height), squeeze=False)
+    return fig, axes.ravel() if n != 4 else axes
+
+
 def profile_note(fig, profile, extra: str = "") -> None:
     """A small note in the figure's bottom-right corner saying which profile produced it.
 

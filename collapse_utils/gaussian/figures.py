@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..loop import rng_for
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, profile_note,
-                        regime_label, theory)
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, panels,
+                        profile_note, regime_label, theory)
 from . import theory as th
 from .experiment import REFERENCE_SIZE, example_covariance
 from .simulate import sample_source
@@ -39,16 +39,8 @@ def _styled(draw):
 
 
 def _figure(ncols: int, width: float = PAGE_WIDTH, height: float = 3.4):
-    """``ncols`` panels in a row; three panels take two rows (two above, one full-width below),
-    so that no panel is narrower than half the page."""
-    if ncols == 3:
-        fig = plt.figure(figsize=(width, 2 * height))
-        grid = fig.add_gridspec(2, 2)
-        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
-                fig.add_subplot(grid[1, :])]
-        return fig, np.array(axes, dtype=object)
-    fig, axes = plt.subplots(1, ncols, figsize=(width, height))
-    return fig, np.atleast_1d(axes)
+    """:func:`~..plotting.panels` at this chapter's default row height."""
+    return panels(ncols, height=height, width=width)
 
 
 def _finish(fig, axes, record, extra: str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..plotting import (PAGE_WIDTH, generation_colors, label_stand_in, log_ticks,  # noqa: F401
-                        metric_by_generation, stand_in_title)
+                        metric_by_generation, panels, stand_in_title)
 from .experiment import PAPER
 from .report import (by_seed, findings, report, rise, rises, tail_shares,  # noqa: F401
                      what_ran)
@@ -35,21 +35,6 @@ def _first(rec, **sel) -> dict:
     return rec.runs(**sel)[0]
 
 
-def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH):
-    """(figure, axes) of ``n`` panels at the page's width: one or two in a row, three in two
-    rows (two above, one full-width below) and four in a 2 x 2 grid, so that no panel is
-    narrower than half the page; ``height``: of one row, in inches."""
-    import matplotlib.pyplot as plt
-
-    if n == 3:
-        fig = plt.figure(figsize=(width, 2 * height))
-        grid = fig.add_gridspec(2, 2)
-        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
-                fig.add_subplot(grid[1, :])]
-        return fig, np.array(axes, dtype=object)
-    rows = 2 if n == 4 else 1
-    fig, axes = plt.subplots(rows, n // rows, figsize=(width, rows * height), squeeze=False)
-    return fig, axes.ravel() if n != 4 else axes
 
 
 def one_legend(axes, keep: int = 0) -> None:
