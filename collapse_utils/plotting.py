@@ -5,9 +5,11 @@
 * a simulation over seeds or chains is a centre line (median or mean) with a
   shaded band over runs (10-90% quantiles, or +/- one standard deviation):
   :func:`band`;
-* each data regime has one colour everywhere (:data:`REGIME_COLORS`);
-* a stand-in model or data set is named in the title by a short label
-  (:func:`stand_in_title`), its full sentence once in the text;
+* each data regime has one colour everywhere (:data:`REGIME_COLORS`), from a palette that
+  reads for colour-blind readers (:data:`PALETTE`, also matplotlib's "C0"-"C7");
+* every figure starts with :func:`figure`: drawn at the page's width, and one footer line
+  under its panels names the stand-in that ran (a short label; its full sentence is once in
+  the text), the profile and the run's sizes;
 * :func:`metric_by_generation` draws a record's metric with one band per regime.
 """
 from __future__ import annotations
@@ -20,14 +22,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 GENERATION_CMAP = "viridis"
+#: Okabe and Ito's colour-blind-safe palette (2008), the order of matplotlib's "C0"-"C7" here:
+#: blue, orange, bluish green, vermillion, reddish purple, sky blue, dark yellow, grey
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#9A7B00", "#555555")
 REGIME_COLORS = {
-    "replace": "#c0392b",
-    "accumulate": "#2471a3",
-    "accumulate-subsample": "#7d3c98",
-    "keep-real": "#d68910",
-    "verify": "#117a65",
-    "self-correct": "#a04000",
-    "real": "#1e8449",
+    "replace": "#D55E00",
+    "accumulate": "#0072B2",
+    "accumulate-subsample": "#56B4E9",
+    "keep-real": "#E69F00",
+    "verify": "#009E73",
+    "self-correct": "#CC79A7",
+    "real": "#555555",
 }
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, zorder=5)
 
@@ -59,6 +64,7 @@ STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
     "image.cmap": GENERATION_CMAP,
+    "axes.prop_cycle": mpl.cycler(color=list(PALETTE)),
 }
 
 
@@ -137,47 +143,79 @@ def regime_label(name: str, record=None) -> str:
     return REGIME_LABELS.get(name, name)
 
 
-def stand_in_title(title: str, label: str | None) -> str:
-    """``title``, with a short second line "STAND-IN: <label>" when a stand-in ran.
-
-    The full stand-in sentence belongs once in the chapter's text; figure titles
-    carry only the short label (e.g. "SmolLM2-135M on Python docs").
-    """
-    return f"{title}\nSTAND-IN: {label}" if label else title
-
-
-def label_stand_in(ax, title: str, label: str | None) -> None:
-    """Set ``title`` on ``ax`` with :func:`stand_in_title`."""
-    ax.set_title(stand_in_title(title, label), fontsize=10 if label else None)
+def short_stand_in(record) -> str | None:
+    """The short label of the stand-in that produced ``record`` (None when the paper's model and
+    data ran): the record's ``label`` fact where its family records one, else the first words of
+    its stand-in sentence.  ``record`` may be a list: the first stand-in among them."""
+    for rec in record if isinstance(record, (list, tuple)) else [record]:
+        if getattr(rec, "stand_in", None):
+            label = rec.facts.get("label") if isinstance(rec.facts, dict) else None
+            return label or textwrap.shorten(rec.stand_in, 60, placeholder="...")
+    return None
 
 
-def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH):
+#: the size of a figure's footer line (profile, stand-in, sizes): 8 pt reads at about 10.7 CSS px
+NOTE_PT = 8
+
+
+def figure(record=None, n: int = 1, *, note: str = "", stand_in: str | None = None,
+           title: str = "", height: float = 3.2, width: float = PAGE_WIDTH, grid=None,
+           **subplot_kw):
+    """The book's one way to start a figure: ``(fig, axes)`` at the page's width, laid out by
+    matplotlib's constrained layout (no call at the end), with one footer line under the
+    panels that says what produced it: the stand-in's short label when one ran, the profile of
+    ``record`` and ``note`` (the run's sizes, what the bands are).
+
+    ``record``: a :class:`~collapse_utils.record.Record`, a list of them (the first one's
+    profile, the first stand-in among them), a profile name, or None (no footer but ``note``).
+    ``n``: panels as :func:`panels` lays them out (one Axes when 1, none when 0); ``grid``:
+    (rows, columns) instead, returned as an array of that shape; ``height``: of one row,
+    inches; ``title``: the figure's title; ``stand_in``: the label, where the record's own
+    (:func:`short_stand_in`) is not the one to show; ``subplot_kw``: passed to every panel
+    (``projection="3d"``, ``sharex``...)."""
+    if grid is not None:
+        rows, cols = grid
+        share = {k: subplot_kw.pop(k) for k in ("sharex", "sharey") if k in subplot_kw}
+        fig, axes = plt.subplots(rows, cols, figsize=(width, rows * height), squeeze=False,
+                                 layout="constrained", subplot_kw=subplot_kw or None, **share)
+    elif n == 0:
+        fig, axes = plt.figure(figsize=(width, height), layout="constrained"), None
+    elif n == 1:
+        fig = plt.figure(figsize=(width, height), layout="constrained")
+        axes = fig.add_subplot(**subplot_kw)
+    else:
+        fig, axes = panels(n, height, width, **subplot_kw)
+        fig.set_layout_engine("constrained")
+    if title:
+        fig.suptitle(title)
+    label = stand_in if stand_in is not None else short_stand_in(record)
+    profile = getattr(record[0] if isinstance(record, (list, tuple)) else record, "profile",
+                      record)
+    parts = ([f"STAND-IN: {label}"] if label else []) + \
+        ([f"profile: {profile}"] if isinstance(profile, str) and profile else []) + \
+        ([note] if note else [])
+    if parts:
+        line = " · ".join(parts)
+        chars = int(width * 72 / (0.6 * NOTE_PT))   # about the characters of one line
+        fig.text(0.005, 0.0, textwrap.fill(line, chars), ha="left", va="top", fontsize=NOTE_PT,
+                 color="0.25")   # under the panels: the saved image (bbox "tight") grows to it
+    return fig, axes
+
+
+def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH, **subplot_kw):
     """(figure, axes) of ``n`` panels at the page's width: one or two in a row, three in two
     rows (two above, one full-width below) and four in a 2 x 2 grid, so that no panel is
     narrower than half the page; ``height``: of one row, in inches."""
     if n == 3:
         fig = plt.figure(figsize=(width, 2 * height))
         grid = fig.add_gridspec(2, 2)
-        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
-                fig.add_subplot(grid[1, :])]
+        axes = [fig.add_subplot(grid[0, 0], **subplot_kw), fig.add_subplot(grid[0, 1], **subplot_kw),
+                fig.add_subplot(grid[1, :], **subplot_kw)]
         return fig, np.array(axes, dtype=object)
     rows = 2 if n == 4 else 1
-    fig, axes = plt.subplots(rows, n // rows, figsize=(width, rows * height), squeeze=False)
+    fig, axes = plt.subplots(rows, n // rows, figsize=(width, rows * height), squeeze=False,
+                             subplot_kw=subplot_kw or None)
     return fig, axes.ravel() if n != 4 else axes
-
-
-def profile_note(fig, profile, extra: str = "") -> None:
-    """A small note in the figure's bottom-right corner saying which profile produced it.
-
-    ``profile`` is a profile name or a :class:`~collapse_utils.record.Record`.  Call
-    it last: it lays the figure out (``tight_layout``) leaving a strip at the bottom
-    for the note, so the note never covers an axis label.
-    """
-    profile = getattr(profile, "profile", profile)
-    if not fig.get_constrained_layout():
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.text(0.995, 0.005, f"profile: {profile}{' · ' + extra if extra else ''}",
-             ha="right", va="bottom", fontsize=7, color="0.4")
 
 
 def log_ticks(ax, axis: str = "y") -> None:

@@ -277,7 +277,6 @@ def _verify_transition(gf, curation):
 def _vae(what, *args, **kwargs):
     pytest.importorskip("torch")
     from collapse_utils import vae
-    from collapse_utils.plotting import profile_note
 
     if what == "verifier":
         from collapse_utils.vae.verification_figures import plot_vae_verifier
@@ -287,9 +286,7 @@ def _vae(what, *args, **kwargs):
                                       verifier_digits=[0, 200]))
     rec = _run("vae", generations=1, seeds=1, n_real=64, capacity=4, latent_dim=4,
                regime=["replace", "keep-real", "keep-real-50"], class_samples=20, reader_images=200)
-    fig = getattr(vae, what)(rec, *args, **kwargs)
-    profile_note(fig, rec)   # as the chapter draws them
-    return fig
+    return getattr(vae, what)(rec, *args, **kwargs)
 
 
 #: a tiny-backend LM record: the smoke profile (random-init tiny OPT) on 12 training blocks

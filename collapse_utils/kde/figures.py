@@ -13,7 +13,7 @@ import numpy as np
 from ..plotting import PAGE_WIDTH, band, log_ticks, profile_note, theory
 from . import theory as th
 
-RULE_COLORS = {"scott": "#2471a3", "silverman": "#7d3c98", "fixed": "#c0392b"}
+RULE_COLORS = {"scott": "#0072B2", "silverman": "#CC79A7", "fixed": "#D55E00"}
 
 
 def rule_label(rule: str, rec) -> str:
