@@ -329,38 +329,29 @@ def _lm_cases():
     cases = {}
     for cell in cells:
         src = "".join(cell["source"])
-        if cell["cell_type"] != "code" or not re.search(r"plt\.(subplots|figure)\(|panels\(", src):
-            continue
         funcs = dict.fromkeys(re.findall(r"\blm\.(?:figures\.)?(plot_\w+)\(", src))
+        if cell["cell_type"] != "code" or not funcs:
+            continue
         sweep = re.search(r'CHAPTER\["(\w+)"\]', src)
-        name = "lm." + "+".join(funcs or ["figure"]) + (f" ({sweep.group(1)})" if sweep else "")
+        name = "lm." + "+".join(funcs) + (f" ({sweep.group(1)})" if sweep else "")
         cases[name] = lambda src=src: _lm_cell(src, types)
     assert len(cases) >= 8, sorted(cases)   # every figure of the chapter, none merged by name
-    cases["lm.plot_test_perplexity"] = _lm_test_perplexity   # public, not drawn by the chapter
+    # the chapter draws it beside a recorded run; without one (a book that holds none) as well
+    cases["lm.plot_test_perplexity (no recorded run)"] = _lm_test_perplexity
     return cases
 
 
 def _lm_test_perplexity():
-    import matplotlib.pyplot as plt
-
     from collapse_utils import lm
-    from collapse_utils.plotting import PAGE_WIDTH, profile_note
 
-    rec = _lm_run()
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
-    lm.plot_test_perplexity(ax, rec)
-    profile_note(fig, rec)
-    return fig
+    return lm.plot_test_perplexity(_lm_run())
 
 
 def _lm_cell(src, types):
-    import matplotlib.pyplot as plt
-
     from collapse_utils import lm
-    from collapse_utils.plotting import profile_note
 
     rec = _lm_run()
-    ns = dict(plt=plt, np=np, lm=lm, rec=rec, recorded=rec, profile_note=profile_note,
+    ns = dict(lm=lm, rec=rec, recorded=rec,
               cu=types.SimpleNamespace(run=lambda name, **kw: _lm_run(name, **kw)))
     exec(compile(src, "book/lm.ipynb", "exec"), ns)
     return ns["fig"]

@@ -32,8 +32,8 @@ from .evaluate import (distinct_share, histogram_overlap, perplexity, rare_token
                        sequence_losses, sequence_perplexities, tail_measures)
 from .experiment import CHAPTER, PAPER, REGIMES, SETTINGS, chapter_workload, paper_epochs, run_lm
 from .figures import (FIG1_GENERATIONS, baseline, continuation_table, paper_comparison,
-                      plot_histograms_3d, plot_perplexity_histograms, plot_protocol,
-                      plot_tails, plot_test_perplexity, short_label)
+                      plot_generated_perplexity, plot_histograms_3d, plot_protocol,
+                      plot_readouts, plot_tails, plot_test_perplexity, short_label)
 from .generate import DECODINGS, beam_search, generate_continuations, nucleus_sample
 from .store import FittedLM, load_fitted, save_fitted
 from .train import fine_tune

@@ -1,12 +1,17 @@
 """The language-model chapter's figures and tables, each read from the record
 (``collapse_utils.run("lm", ...)``): Fig. 1b/1c histograms, test perplexity by
-generation, tail measures, the protocol ablations, Example 1 and the paper comparison."""
+generation, tail measures, the three readouts, the protocol ablations, Example 1 and the paper
+comparison.  Every ``plot_*`` takes record(s) and returns a Figure begun by
+:func:`~collapse_utils.plotting.figure`, whose one footer line names the stand-in and the
+profile; the ``_draw_*`` helpers draw one panel."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
-from ..plotting import (PAGE_WIDTH, generation_colors, label_stand_in, log_ticks,  # noqa: F401
-                        metric_by_generation, panels, stand_in_title)
+from ..plotting import (PALETTE, REGIME_COLORS, band, figure, generation_colors, log_ticks,
+                        regime_label)
 from .experiment import PAPER
 from .report import (by_seed, findings, report, rise, rises, tail_shares,  # noqa: F401
                      what_ran)
@@ -15,87 +20,185 @@ from .report import (by_seed, findings, report, rise, rises, tail_shares,  # noq
 FIG1_GENERATIONS = (0, 1, 2, 3, 5, 9)
 TAILS = {"distinct_tokens": "distinct tokens", "distinct_2": "distinct bigrams (share)",
          "rare_coverage": "rare real tokens still used", "repetition": "repeated 4-grams (share)"}
+#: the chapter's two settings, as the paper names them
+SETTING_NAMES = {"replace": "(b) replace", "keep-real": "(c) keep 10% real"}
 PROTOCOL_LABELS = {"repetition_penalty": "repetition penalty", "decoding": "decoding",
                    "regime": "what is kept"}
+PROTOCOL_TITLES = {"repetition_penalty": "(b) replace: repetition penalty",
+                   "decoding": "(b) replace: decoding", "regime": "What keep 10% keeps"}
 KEEP_LABELS = {"keep-real": "10% of the original blocks", "keep-current": "10% of the current set",
                "replace": "nothing (replace)"}
+#: the y-axis names of the metrics the figures draw
+METRIC_LABELS = {"test_perplexity": "test perplexity (real text)",
+                 "own_perplexity": "writer's perplexity, own blocks",
+                 "real_blocks": "original blocks in the training set", **TAILS}
+#: the chapter's main run in the protocol figures: on top of the sweep's lines, black, dashed,
+#: hollow markers (what lies under it shows through)
+MAIN_STYLE = dict(color="black", linestyle="--", linewidth=1.6, marker="o", markersize=8,
+                  markerfacecolor="none", markeredgewidth=1.5, zorder=6)
+#: the markers of a sweep's values, in order (with the colours of :data:`PALETTE`)
+MARKERS = ("s", "^", "D", "v", "P", "X")
+#: the recorded larger run: dashed lines with hollow markers in its settings' colours
+RECORDED_STYLE = dict(linestyle="--", linewidth=1.4, marker="o", markersize=4,
+                      markerfacecolor="white", zorder=4)
 
 
 def short_label(rec) -> str | None:
-    """The short stand-in label of figure titles (None when the paper's model and data ran)."""
+    """The short stand-in label of the record (None when the paper's model and data ran)."""
     return rec.fact("label") if rec.stand_in else None
-
-
-def label_title(title: str, rec) -> str:
-    """``title`` with the short stand-in label on a second line when a stand-in ran."""
-    return stand_in_title(title, short_label(rec))
 
 
 def _first(rec, **sel) -> dict:
     return rec.runs(**sel)[0]
 
 
+def _setting_name(regime: str, rec=None) -> str:
+    return SETTING_NAMES.get(regime) or regime_label(regime, rec)
 
 
-def one_legend(axes, keep: int = 0) -> None:
-    """Keep the legend of ``axes[keep]`` only: the panels of a figure that draw the same lines
-    share one key."""
-    flat = list(np.ravel(axes))
-    for i, ax in enumerate(flat):
-        if i != keep % len(flat) and ax.get_legend() is not None:
+def _keyed_figure(record, layout, *, height: float, title: str, note: str, key: float = 0.5,
+                  sharex: bool = False):
+    """(figure, panels, key axes): :func:`~collapse_utils.plotting.figure` with the panels of
+    ``layout`` (3: two above and one wide below; or (rows, columns)), each row ``height``
+    inches, and under them a row ``key`` inches high for the figure's one key (:func:`_key`),
+    so that the key covers no data.  The key lies in the layout's grid, not on the figure's
+    edge, so that a saved image cut to its contents (``bbox_inches="tight"``) keeps it above
+    the footer."""
+    rows, cols = (2, 2) if layout == 3 else layout
+    fig, _ = figure(record, 0, height=rows * height + key, title=title, note=note)
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[height] * rows + [key])
+    if layout == 3:
+        cells = [grid[0, 0], grid[0, 1], grid[1, :]]
+    else:
+        cells = [grid[r, c] for r in range(rows) for c in range(cols)]
+    axes = []
+    for cell in cells:
+        axes.append(fig.add_subplot(cell, sharex=axes[0] if sharex and axes else None))
+    return fig, axes, fig.add_subplot(grid[rows, :])
+
+
+def _key(key_ax, axes, ncol: int | None = None, title: str | None = None):
+    """One key for the whole figure in ``key_ax`` (an empty row under the panels): the lines
+    of every panel of ``axes``, each label once; the panels' own keys go."""
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+        if ax.get_legend() is not None:
             ax.get_legend().remove()
+    key_ax.set_axis_off()
+    if handles:
+        key_ax.legend(handles.values(), handles.keys(), loc="center",
+                      ncol=ncol or min(len(handles), 3), title=title)
 
 
-def _title(ax, title: str, rec, label: bool = True) -> None:
-    """:func:`~..plotting.label_stand_in`, each line wrapped to the panel's width (a stand-in
-    label is longer than half the page at 10 pt); ``label=False``: the title alone (the figure
-    says what ran once, in its suptitle)."""
-    import textwrap
-
-    label = short_label(rec) if label else None
-    fig = ax.figure
-    width_in = ax.get_position().width * fig.get_size_inches()[0]
-    chars = max(int(width_in * 72 / (0.6 * 10)), 16)   # DejaVu Sans: about 0.6 em a character
-    lines = stand_in_title(title, label).split("\n")
-    text = "\n".join(textwrap.fill(line, chars) for line in lines)
-    ax.set_title(text, fontsize=10 if label else None)
-
-
-def plot_perplexity_histograms(ax, rec, title: str = "", generations=FIG1_GENERATIONS,
-                               label: bool = True, **sel):
+# ----------------------------------------------------------------------------- panels
+def _draw_histogram(ax, rec, title: str = "", generations=FIG1_GENERATIONS, **sel):
     """Fig. 1b/1c: per-sequence perplexity of each generation's training data under the
     generation-0 model, as shares of blocks over log-spaced bins (the first matching run; the
-    paper's generations and the run's last).  ``label=False`` leaves the stand-in label out of
-    the panel's title, for a figure that states it once."""
+    paper's generations and the run's last)."""
     run = _first(rec, **sel)
     # the paper's generations this run has, and its last one
     gens = sorted({g for g in generations if g in run["generations"]} | {run["generations"][-1]})
     edges = np.asarray(rec.fact("perplexity_bin_edges"))
     hist = run["metrics"]["generated_perplexity_hist"]
-    for g, color in zip(gens, generation_colors(gens, max(run["generations"]))):
+    colors = generation_colors(gens, max(run["generations"]))
+    for i, (g, color) in enumerate(zip(gens, colors)):   # each narrower: equal bins all show
         counts = np.asarray(hist[g], dtype=float)
-        ax.stairs(counts / counts.sum(), edges, color=color, label=f"gen {g}", linewidth=1.8)
+        ax.stairs(counts / counts.sum(), edges, color=color, label=f"gen {g}",
+                  linewidth=max(3.0 - 0.4 * i, 1.2))
     used = np.flatnonzero(np.sum([hist[g] for g in gens], axis=0))
     ax.set_xlim(edges[max(used[0] - 1, 0)], edges[min(used[-1] + 2, len(edges) - 1)])
     ax.set_xscale("log")
     log_ticks(ax, "x")   # 1-2-5 steps: no overlapping 3x10^0 labels on a narrow span
     ax.set_xlabel("perplexity under generation 0")
     ax.set_ylabel("share of blocks")
-    ax.legend(ncol=2)
-    _title(ax, title, rec, label)
+    if title:
+        ax.set_title(title)
 
 
-def plot_histograms_3d(ax, rec, **sel):
-    """The supplement's 3-D view: one perplexity histogram per generation along the depth axis."""
+def _setting_style(i: int) -> dict:
+    """The line of the ``i``-th setting drawn: each one narrower than the one before, with its
+    own marker, so that where settings agree (generation 0 is the same model for all) the later
+    line runs inside the earlier one and both show."""
+    return dict(linewidth=max(3.4 - 1.8 * i, 1.2), marker="osD^"[i % 4],
+                markersize=max(6.5 - 2 * i, 3.5), zorder=3 + i)
+
+
+def _draw_tail_share(ax, rec):
+    """:func:`tail_shares` per setting: mean over seeds with a band, in the settings' colours
+    and names of the book's other figures."""
+    for i, regime in enumerate(rec.values("regime")):
+        band(ax, rec.generations, tail_shares(rec, regime), label=_setting_name(regime, rec),
+             color=REGIME_COLORS.get(regime), center="mean", **_setting_style(i))
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share above real 95th pct.")
+    ax.set_xticks(rec.generations)
+
+
+def _draw_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", recorded=None):
+    """``metric`` of settings (b) and (c), mean over seeds with a +/- one sd band, and, when
+    given, the ``recorded`` run's as dashed lines in the same colours.  A metric that has no
+    value at generation 0 (``own_perplexity``) starts at generation 1."""
+    with warnings.catch_warnings():   # the mean of generation 0's missing values: no point drawn
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i, regime in enumerate(rec.values("regime")):
+            band(ax, rec.generations, np.asarray(rec.metric(metric, regime=regime), dtype=float),
+                 label=_setting_name(regime, rec), color=REGIME_COLORS.get(regime),
+                 center="mean", **_setting_style(i))
+        for regime in recorded.values("regime") if recorded is not None else []:
+            mean = np.nanmean(np.asarray(recorded.metric(metric, regime=regime), dtype=float), 0)
+            ax.plot(recorded.generations, mean, color=REGIME_COLORS.get(regime),
+                    label=f"recorded {_setting_name(regime, recorded)} "
+                          f"({recorded.settings['train_blocks']} blocks)", **RECORDED_STYLE)
+    ax.set_xlabel("generation")
+    ax.set_ylabel(ylabel or METRIC_LABELS.get(metric, metric.replace("_", " ")))
+    ax.set_xticks(sorted(set(rec.generations) | set(recorded.generations if recorded else [])))
+
+
+def _recorded_note(recorded) -> str:
+    return "" if recorded is None else \
+        f"dashed: the recorded run ({recorded.settings['train_blocks']} training blocks)"
+
+
+def _notes(*parts) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_generated_perplexity(rec, generations=FIG1_GENERATIONS):
+    """Fig. 1b/1c: the perplexity histograms of settings (b) and (c) side by side (one key for
+    both), and below them the tail share of both settings (:func:`tail_shares`)."""
+    fig, axes = figure(rec, 3, height=3.0,
+                       title="Perplexity of the generated data under generation 0",
+                       note=f"histograms: seed {rec.seed}; tail share: mean over seeds, "
+                            "band +/- 1 sd")
+    for ax, regime in zip(axes[:2], ("replace", "keep-real")):
+        _draw_histogram(ax, rec, _setting_name(regime, rec), generations, regime=regime)
+    axes[0].legend(ncol=2)
+    _draw_tail_share(axes[2], rec)
+    axes[2].set_title("tail share")
+    axes[2].legend()
+    return fig
+
+
+def plot_histograms_3d(rec, regime: str = "replace", **sel):
+    """The supplement's 3-D view of one setting: one perplexity histogram per generation along
+    the depth axis (the first matching run)."""
     from matplotlib.collections import PolyCollection
 
-    run = _first(rec, **sel)
+    fig, ax = figure(rec, 1, height=4.4, width=6.0, projection="3d",
+                     title=f"{_setting_name(regime, rec)}: perplexity of each generation's data",
+                     note=f"seed {rec.seed}; scored by generation 0")
+    run = _first(rec, regime=regime, **sel)
     gens = run["generations"]
+    hist = np.asarray([run["metrics"]["generated_perplexity_hist"][g] for g in gens], dtype=float)
+    used = np.flatnonzero(hist.sum(0))   # the bins some generation fills, and one either side
+    cut = slice(max(used[0] - 1, 0), min(used[-1] + 2, hist.shape[1]))
     edges = np.log10(np.asarray(rec.fact("perplexity_bin_edges")))
-    centers = (edges[1:] + edges[:-1]) / 2
-    for g, color in zip(gens, generation_colors(gens, max(gens))):
-        counts = np.asarray(run["metrics"]["generated_perplexity_hist"][g], dtype=float)
-        share = counts / counts.sum()
+    centers = ((edges[1:] + edges[:-1]) / 2)[cut]
+    for g, counts, color in zip(gens, hist, generation_colors(gens, max(gens))):
+        share = (counts / counts.sum())[cut]
         ax.plot(centers, np.full_like(centers, g), share, color=color)
         verts = [list(zip(np.r_[centers[0], centers, centers[-1]], np.r_[0.0, share, 0.0]))]
         ax.add_collection3d(PolyCollection(verts, facecolors=[color], alpha=0.35), zs=g, zdir="y")
@@ -103,30 +206,51 @@ def plot_histograms_3d(ax, rec, **sel):
     ax.set_ylabel("generation")
     ax.set_zlabel("share of blocks")
     ax.set_yticks(gens)
+    ax.set_box_aspect(None, zoom=0.94)   # the axis labels inside the figure
+    return fig
 
 
-def plot_test_perplexity(ax, rec, title: str = "Test perplexity by generation"):
-    """Mean and +/- one standard deviation over seeds, per regime, and the zero-shot level."""
-    metric_by_generation(ax, rec, "test_perplexity", center="mean",
-                         ylabel="test perplexity (real text)")
-    ax.axhline(rec.fact("zero_shot_perplexity"), color="0.45", linestyle=":",
+def plot_test_perplexity(rec, recorded=None):
+    """Test perplexity on real text by generation: settings (b) and (c), mean and +/- one
+    standard deviation over seeds, the ``recorded`` run's (dashed) when given, and the
+    pretrained model's, not fine-tuned (dotted)."""
+    fig, ax = figure(rec, 1, height=3.8, title="Test perplexity by generation",
+                     note=_notes("mean over seeds, band +/- 1 sd", _recorded_note(recorded)))
+    _draw_settings(ax, rec, "test_perplexity", recorded=recorded)
+    ax.axhline(rec.fact("zero_shot_perplexity"), color=PALETTE[7], linestyle=":",
                label="pretrained, not fine-tuned")
-    ax.set_xticks(rec.generations)
     ax.legend()
-    _title(ax, title, rec)
+    return fig
 
 
-def plot_tails(axes, rec):
-    """The four tail measures of the generated blocks (generation 0: the real blocks)."""
-    for ax, (key, ylabel) in zip(np.ravel(axes), TAILS.items()):
-        metric_by_generation(ax, rec, key, center="mean", ylabel=ylabel)
-        ax.set_xticks(rec.generations)
-        if key != "distinct_tokens" and ax.get_legend():
-            ax.get_legend().remove()
-        spec = ax.get_subplotspec()
-        if spec is not None and not spec.is_last_row() \
-                and len(ax.get_shared_x_axes().get_siblings(ax)) > 1:
-            ax.set_xlabel("")   # a shared axis: named once, under the last row
+def plot_tails(rec):
+    """The four tail measures of the generated blocks (generation 0: the real blocks), one a
+    panel, one key under them."""
+    fig, axes, key = _keyed_figure(rec, (2, 2), height=2.5, key=0.4, sharex=True,
+                                   title="Tail measures of the generated blocks",
+                                   note="mean over seeds, band +/- 1 sd; "
+                                        "generation 0: the real blocks")
+    for ax, (metric, ylabel) in zip(axes, TAILS.items()):
+        _draw_settings(ax, rec, metric, ylabel)
+    for ax in axes[:2]:
+        ax.set_xlabel("")   # a shared axis: named once, under the last row
+        ax.tick_params(labelbottom=False)
+    _key(key, axes)
+    return fig
+
+
+def plot_readouts(rec, recorded=None):
+    """The three readouts, one a panel (two above, one below): test perplexity on real text
+    (the paper's), the writer's perplexity on its own blocks, distinct bigrams of the written
+    blocks; one key under them."""
+    fig, axes, key = _keyed_figure(rec, 3, height=2.8, key=0.4 if recorded is None else 0.6,
+                                   title="Three readouts of each generation",
+                                   note=_notes("mean over seeds, band +/- 1 sd",
+                                               _recorded_note(recorded)))
+    for ax, metric in zip(axes, ("test_perplexity", "own_perplexity", "distinct_2")):
+        _draw_settings(ax, rec, metric, recorded=recorded)
+    _key(key, axes, ncol=2)
+    return fig
 
 
 def baseline(main, sweep, metric: str, regime: str = "replace") -> np.ndarray:
@@ -138,23 +262,60 @@ def baseline(main, sweep, metric: str, regime: str = "replace") -> np.ndarray:
     return np.asarray(run["metrics"][metric][: len(sweep.generations)], dtype=float)
 
 
-def plot_protocol(ax, rec, by: str, metric: str = "test_perplexity", ylabel: str = "",
-                  title: str = "", main=None, main_regime: str = "replace", **sel):
-    """One protocol choice (``by``: repetition_penalty, decoding or regime) against generation;
-    ``main``: the chapter's main record, whose ``main_regime`` run (setting b) is drawn first
-    (:func:`baseline`)."""
-    if main is not None:
-        value = main.settings[by][0] if isinstance(main.settings[by], list) else main.settings[by]
-        label = KEEP_LABELS.get(main_regime) if by == "regime" else f"{value} (setting b)"
-        ax.plot(rec.generations, baseline(main, rec, metric, main_regime), label=label)
-    lines = metric_by_generation(ax, rec, metric, by=by, center="mean", ylabel=ylabel, **sel)
+def _main_label(main, by: str, main_regime: str) -> str:
     if by == "regime":
-        for value, line in lines.items():
-            line.set_label(KEEP_LABELS.get(value, value))
-    ax.legend(title=PROTOCOL_LABELS.get(by, by))
-    ax.set_xticks(rec.generations)
-    if title:  # a figure of several panels carries the stand-in label once, in its suptitle
-        _title(ax, title, rec)
+        value = KEEP_LABELS.get(main_regime, main_regime)
+    else:
+        value = main.settings[by]
+        value = value[0] if isinstance(value, list) else value
+    return f"{value}: the chapter's main run"
+
+
+def _draw_protocol(ax, sweep, by: str, metric: str, ylabel: str = "", main=None,
+                   main_regime: str = "replace", nudge: float = 0.04, **sel):
+    """One protocol choice (``by``: repetition_penalty, decoding or regime) against
+    generation, one line per value of the sweep (mean over its seeds, a band when it has
+    several) in the colours and markers of :data:`PALETTE` / :data:`MARKERS`, and ``main``'s
+    ``main_regime`` run (:func:`baseline`) on top in :data:`MAIN_STYLE`.  Each line is
+    nudged sideways by ``nudge`` generations from the next, so that equal values (generation
+    0 is the same real data for all) stay visible."""
+    values = sweep.values(by)
+    n = len(values) + (main is not None)
+    shifts = (np.arange(n) - (n - 1) / 2) * nudge
+    x = np.asarray(sweep.generations, dtype=float)
+    for i, value in enumerate(values):
+        y = np.asarray(sweep.metric(metric, **{by: value}, **sel), dtype=float)
+        label = KEEP_LABELS.get(value, value) if by == "regime" else str(value)
+        band(ax, x + shifts[i], y, label=label, color=PALETTE[i % len(PALETTE)], center="mean",
+             marker=MARKERS[i % len(MARKERS)], markersize=6, zorder=3)
+    if main is not None:
+        ax.plot(x + shifts[-1], baseline(main, sweep, metric, main_regime),
+                label=_main_label(main, by, main_regime), **MAIN_STYLE)
+    ax.set_xticks(sweep.generations)
+    ax.set_xlim(x[0] - 0.25, x[-1] + 0.25)
+    ax.set_xlabel("generation")
+    ax.set_ylabel(ylabel or METRIC_LABELS.get(metric, metric.replace("_", " ")))
+
+
+def plot_protocol(sweep, by: str, metrics=("test_perplexity",), main=None,
+                  main_regime: str = "replace", title: str | None = None, **sel):
+    """One protocol choice of the public code against the chapter's setting, one panel per
+    metric: ``sweep`` a record that varies ``by`` (repetition_penalty, decoding or regime);
+    ``metrics``: names, or (name, y label) pairs; ``main``: the chapter's main record, whose
+    ``main_regime`` run of the sweep's seed (:func:`baseline`) is drawn on top, black and
+    dashed.  One key under the panels."""
+    metrics = [(m, "") if isinstance(m, str) else tuple(m) for m in metrics]
+    seeds = len(sweep.runs(**{by: sweep.values(by)[0]}, **sel))
+    fig, axes, key = _keyed_figure(
+        [sweep] + ([main] if main is not None else []), (1, len(metrics)), height=3.0, key=0.6,
+        title=PROTOCOL_TITLES.get(by, by) if title is None else title,
+        note=_notes(f"seed {sweep.seed}" if seeds == 1 else
+                    f"mean over {seeds} seeds, band +/- 1 sd",
+                    "lines nudged sideways so that equal values stay visible"))
+    for ax, (metric, ylabel) in zip(axes, metrics):
+        _draw_protocol(ax, sweep, by, metric, ylabel, main, main_regime, **sel)
+    _key(key, axes, title=PROTOCOL_LABELS.get(by, by))
+    return fig
 
 
 def continuation_table(rec, width: int = 150, **sel):
@@ -166,8 +327,6 @@ def continuation_table(rec, width: int = 150, **sel):
     rows += [{"generation": g, "text": t.replace("\n", " ")[:width]}
              for g, t in zip(run["generations"], run["metrics"]["example_continuation"])]
     return pd.DataFrame(rows).set_index("generation")
-
-
 
 
 def paper_comparison(rec):
@@ -206,75 +365,16 @@ RECORD_TOLERANCE = {"test_perplexity": 0.03, "generated_perplexity_median": 0.05
                     "distinct_tokens": 0.10}
 
 
-
-
-
-
-
-
-
-
-
-
 def findings_table(rec, numbers: dict | None = None):
     """:func:`findings` as a table (finding, shown here, measured), for the chapter's box: a
     Styler that shows every cell whole."""
     import pandas as pd
 
-    rows = [{"the paper's finding": f["finding"], "this run": "shown" if f["shown"] else "not shown",
-             "measured": f["measured"]} for f in findings(rec, numbers)]
+    rows = [{"the paper's finding": f["finding"],
+             "this run": "shown" if f["shown"] else "not shown", "measured": f["measured"]}
+            for f in findings(rec, numbers)]
     frame = pd.DataFrame(rows).set_index("the paper's finding")
     return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
-
-
-
-
-def plot_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", recorded=None):
-    """``metric`` of settings (b) and (c), mean over seeds with a +/- one sd band, and, when
-    given, the ``recorded`` run's as dashed lines labelled "recorded".  A metric that has no value
-    at generation 0 (``own_perplexity``) starts at generation 1."""
-    import warnings
-
-    with warnings.catch_warnings():   # the mean of generation 0's missing values: no point drawn
-        warnings.simplefilter("ignore", RuntimeWarning)
-        metric_by_generation(ax, rec, metric, center="mean",
-                             ylabel=ylabel or metric.replace("_", " "))
-    if recorded is not None:
-        for regime in recorded.values("regime"):
-            y = np.asarray(recorded.metric(metric, regime=regime), dtype=float)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(y, 0)
-            ax.plot(recorded.generations, mean, linestyle="--", linewidth=1.4,
-                    label=f"recorded {regime} ({recorded.settings['train_blocks']} blocks)")
-    ax.set_xticks(sorted(set(rec.generations) | set(recorded.generations if recorded else [])))
-    ax.legend(fontsize=8)
-
-
-def plot_readouts(axes, rec, recorded=None):
-    """The three readouts, one a panel (:func:`panels`: two above, one below): test perplexity
-    on real text (the paper's), the writer's perplexity on its own blocks, distinct bigrams of
-    the written blocks; one key, in the last panel."""
-    axes = list(np.ravel(axes))
-    for ax, (metric, label) in zip(axes, [("test_perplexity", "test perplexity (real text)"),
-                                          ("own_perplexity", "writer's perplexity, own blocks"),
-                                          ("distinct_2", "distinct bigrams (share)")]):
-        plot_settings(ax, rec, metric, label, recorded)
-    one_legend(axes[:3], keep=-1)
-
-
-def plot_tail_share(ax, rec):
-    """:func:`tail_shares` per setting: mean over seeds with a band, in the settings' colours
-    and names of the book's other figures."""
-    from ..plotting import REGIME_COLORS, band, regime_label
-
-    for regime in rec.values("regime"):
-        band(ax, rec.generations, tail_shares(rec, regime), label=regime_label(regime, rec),
-             color=REGIME_COLORS.get(regime), center="mean")
-    ax.set_xlabel("generation")
-    ax.set_ylabel("share above real 95th pct.")
-    ax.set_xticks(rec.generations)
-    ax.legend(fontsize=8)
 
 
 # ----------------------------------------------------------------------------- the recorded run
