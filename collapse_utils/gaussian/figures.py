@@ -7,47 +7,24 @@ chains) with the 10-90% band over chains; theory is the book's dashed black line
 """
 from __future__ import annotations
 
-import functools
 import math
 
-import matplotlib.pyplot as plt
+import matplotlib as mpl
 import numpy as np
 
 from ..loop import rng_for
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, panels,
-                        profile_note, regime_label, theory)
+from ..plotting import REGIME_COLORS, band, figure, generation_colors, regime_label, theory
 from . import theory as th
 from .experiment import REFERENCE_SIZE, example_covariance
 from .simulate import sample_source
 
-#: the type of these figures: drawn at the page's width (:data:`~..plotting.PAGE_WIDTH`), shown
-#: at about their natural size, so 9-10 pt reads as it does in the text
-FONT = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": 8.5,
-        "xtick.labelsize": 9, "ytick.labelsize": 9}
+#: colours that name a setting, from the book's colour-blind-safe palette ("C0".."C7", Okabe-Ito):
+#: blue against vermillion; blue, vermillion and reddish purple; blue, orange and reddish purple
 ESTIMATOR_COLORS = {"unbiased": "C0", "mle": "C3"}
-SCHEDULE_COLORS = {"constant": "C3", "linear": "C0", "superlinear": "C2"}
-SOURCE_COLORS = {"laplace": "C4", "two-modes": "C5", "normal": "C0"}
-
-
-def _styled(draw):
-    """Run a figure function under :data:`FONT` (labels, titles and legends take it on creation)."""
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with plt.rc_context(FONT):
-            return draw(*args, **kwargs)
-    return wrapper
-
-
-def _figure(ncols: int, width: float = PAGE_WIDTH, height: float = 3.4):
-    """:func:`~..plotting.panels` at this chapter's default row height."""
-    return panels(ncols, height=height, width=width)
-
-
-def _finish(fig, axes, record, extra: str):
-    for ax in axes:
-        ax.tick_params(labelsize=FONT["xtick.labelsize"])
-    profile_note(fig, record, extra)
-    return fig
+SCHEDULE_COLORS = {"constant": "C3", "linear": "C0", "superlinear": "C4"}
+SOURCE_COLORS = {"laplace": "C4", "two-modes": "C1", "normal": "C0"}
+#: one colour per M of a sweep (none of them a red-green pair)
+M_COLORS = ("C0", "C1", "C4", "C5", "C6")
 
 
 def summary_band(ax, x, record, quantity: str, *, center: str = "mean", color=None, label=None,
@@ -75,7 +52,6 @@ def _chains_note(record, what: str = "") -> str:
 
 
 # ----------------------------------------------------------------------------- the introduction
-@_styled
 def plot_intro(record):
     """The intro chapter's figure from a ``gaussian-intro`` record.
 
@@ -84,7 +60,8 @@ def plot_intro(record):
     fits, because generation 0 is already a fit to M real samples.
     """
     M, gens = record.settings["M"], record.generations
-    fig, (ax1, ax2) = _figure(2)
+    fig, (ax1, ax2) = figure(record, 2, height=3.4, note=f"{record.settings['chains']} chains per "
+                             f"regime, M = {M}, mean and 10–90% band")
     for regime in record.values("regime"):
         for ax, key in ((ax1, "sigma"), (ax2, "w2_squared")):
             band(ax, gens, record.metric(key, regime=regime)[0].T, center="mean", spread="quantile",
@@ -95,19 +72,17 @@ def plot_intro(record):
     ax2.set(xlabel="generation $g$", ylabel=r"$W_2^2$ to $\mathcal{N}(0,1)$", title="distance to the original")
     ax1.legend()
     ax2.legend()
-    return _finish(fig, (ax1, ax2), record,
-                   f"{record.settings['chains']} chains per regime, M = {M}, mean and 10–90% band")
+    return fig
 
 
 # ----------------------------------------------------------------------------- the Gaussian chapter
-@_styled
 def plot_mean_median(record, estimator: str = "unbiased"):
     """sigma_n^2 (mean and median over chains), sigma_n (median) and log sigma_n^2 (mean),
     each with its exact theory, against the generation (Steps 2-4)."""
     g = record.generations
     M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
     T = th.theory_1d(g + 1, M, estimator=estimator)
-    fig, axes = _figure(3, height=3.2)
+    fig, axes = figure(record, 3, note=_chains_note(record))
     summary_band(axes[0], g, record, "sigma_squared", color="C0", label="mean over chains", **sel)
     axes[0].plot(g, record.metric("sigma_squared_median", **sel)[0], color="C1", lw=1.4, label="median over chains")
     theory(axes[0], g, T["sigma_squared"], label=r"$E[\sigma_n^2] = \sigma^2$")
@@ -119,41 +94,41 @@ def plot_mean_median(record, estimator: str = "unbiased"):
     axes[0].set(ylim=(0, 3), ylabel=r"$\sigma_n^2$", title="variance: mean stays, median falls")
     axes[1].set(ylabel=r"$\sigma_n$", title="standard deviation")
     axes[2].set(ylabel=r"$\log \sigma_n^2$", title="log-variance: drifts down")
-    for ax in axes:
+    for ax, where in zip(axes, ("upper right", "lower left", "lower left")):   # off the lines
         ax.set_xlabel("generation $g$ ($n = g + 1$ fits)")
-        ax.legend()
-    return _finish(fig, axes, record, _chains_note(record))
+        ax.legend(loc=where)
+    return fig
 
 
-@_styled
 def plot_distance(record, estimator: str = "unbiased"):
     """W_2^2 to the original against the generation, with the exact E W_2^2 and the mean's
     random walk n sigma^2 / M alone (Step 6)."""
     g = record.generations
     M, sel = _setting(record, "M"), dict(estimator=estimator) if "estimator" in record.axes else {}
-    fig, (ax,) = _figure(1, 6.0, 3.8)
+    fig, ax = figure(record, height=3.6, note=_chains_note(record))
     summary_band(ax, g, record, "w2_squared", color=REGIME_COLORS["replace"], label="mean over chains", **sel)
     theory(ax, g, th.expected_w2_squared(g + 1, M), label=r"exact: $n\sigma^2/M + 2\sigma^2(1-c_M^n)$")
     theory(ax, g, (g + 1) / M, label=r"the mean's walk alone: $n\sigma^2/M$", linestyle=":")
     ax.set(xlabel="generation $g$ ($n = g + 1$ fits)", ylabel=r"$W_2^2$ to $\mathcal{N}(\mu,\sigma^2)$",
            title=f"distance to the original (M = {M})")
     ax.legend()
-    return _finish(fig, [ax], record, _chains_note(record))
+    return fig
 
 
-@_styled
 def plot_public(record):
     """The public notebook's figure: median |mu - mu_n| and |sigma - sigma_n| with bands, for
     each M of the sweep (MLE variance, as np.std), log-log, against the exact RMS errors."""
     g = record.generations[1:]
     est = _setting(record, "estimator")
-    fig, axes = _figure(2, height=3.5)
+    fig, axes = figure(record, 2, height=3.5,
+                       note=f"{record.settings['chains']} chains per M, median and 10–90% band")
     for i, M in enumerate(record.values("M")):
         T = th.theory_1d(g + 1, M, estimator=est)
+        color = M_COLORS[i % len(M_COLORS)]
         summary_band(axes[0], g, record, "mean_error_squared", center="median", sqrt=True,
-                     color=f"C{i}", label=f"M = {M}", M=M)
+                     color=color, label=f"M = {M}", M=M)
         summary_band(axes[1], g, record, "sigma_error_squared", center="median", sqrt=True,
-                     color=f"C{i}", label=f"M = {M}", M=M)
+                     color=color, label=f"M = {M}", M=M)
         theory(axes[0], g, np.sqrt(T["mean_error_squared"]), label="exact RMS" if i == 0 else None)
         theory(axes[1], g, np.sqrt(T["sigma_squared"] - 2 * T["sigma"] + 1), label="exact RMS" if i == 0 else None)
     axes[0].set(ylabel=r"$|\mu - \hat\mu|$", title="error of the mean")
@@ -161,14 +136,13 @@ def plot_public(record):
     for ax in axes:
         ax.set(xscale="log", yscale="log", xlabel="generation $g$")
         ax.legend(ncol=2)
-    return _finish(fig, axes, record, f"{record.settings['chains']} chains per M, median and 10–90% band")
+    return fig
 
 
-@_styled
 def plot_estimators(record):
     """Unbiased against MLE variance: mean sigma_n^2 (log) and mean W_2^2, with theory (Step 7)."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2)
+    fig, axes = figure(record, 2, height=3.4, note=_chains_note(record))
     names = {"unbiased": "unbiased", "mle": "MLE (np.std)"}
     for est in record.values("estimator"):
         T = th.theory_1d(g + 1, M, estimator=est)
@@ -184,14 +158,13 @@ def plot_estimators(record):
     for ax in axes:
         ax.set_xlabel("generation $g$")
         ax.legend()
-    return _finish(fig, axes, record, _chains_note(record))
+    return fig
 
 
-@_styled
 def plot_regimes(record):
     """Replace, accumulate, keep-real: mean W_2^2 (log) and mean sigma_n, with replace's theory."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2)
+    fig, axes = figure(record, 2, height=3.4, note=_chains_note(record, " per regime"))
     for r in record.values("regime"):
         for ax, q in zip(axes, ("w2_squared", "sigma")):
             summary_band(ax, g, record, q, color=REGIME_COLORS.get(r), label=regime_label(r, record), regime=r)
@@ -202,16 +175,15 @@ def plot_regimes(record):
     for ax in axes:
         ax.set_xlabel("generation $g$")
         ax.legend()
-    return _finish(fig, axes, record, _chains_note(record, " per regime"))
+    return fig
 
 
-@_styled
 def plot_schedules(record):
     """Constant, linear and superlinear M_i: mean W_2^2 against the exact curve of each, log-log."""
     from ..regimes import Schedule
 
     g, M = record.generations[1:], _setting(record, "M")
-    fig, (ax,) = _figure(1, 6.4, 4.0)
+    fig, ax = figure(record, height=3.8, note=_chains_note(record, " per schedule"))
     for kind in record.values("schedule"):
         sch = Schedule(kind, M, float(record.settings["power"]))
         summary_band(ax, g, record, "w2_squared", color=SCHEDULE_COLORS.get(kind),
@@ -221,17 +193,16 @@ def plot_schedules(record):
     ax.set(xscale="log", yscale="log", xlabel="generation $g$", ylabel="$W_2^2$ (mean over chains)",
            title=f"sample-size schedules (M = {M})")
     ax.legend()
-    return _finish(fig, [ax], record, _chains_note(record, " per schedule"))
+    return fig
 
 
-@_styled
 def plot_dimensions(record):
     """d dimensions: mean log det Sigma_n, the spread along a fixed direction and W_2^2 with its
     bounds n tr(Sigma)/M and that plus 2 tr(Sigma)."""
     g, M, d = record.generations, _setting(record, "M"), record.settings["dim"]
     cov0 = example_covariance(d)
     lower = (g + 1) * np.trace(cov0) / M
-    fig, axes = _figure(3, height=3.2)
+    fig, axes = figure(record, 3, note=f"d = {d}, " + _chains_note(record))
     summary_band(axes[0], g, record, "log_det", color="C0", label="mean over chains")
     theory(axes[0], g, th.expected_log_det(g + 1, M, cov0), label="exact")
     summary_band(axes[1], g, record, "direction_sigma", color="C1", label="mean over chains")
@@ -244,15 +215,14 @@ def plot_dimensions(record):
     for ax, t in zip(axes, titles):
         ax.set(xlabel="generation $g$", title=t)
         ax.legend()
-    return _finish(fig, axes, record, f"d = {d}, " + _chains_note(record))
+    return fig
 
 
-@_styled
 def plot_sources(record, show=(0, 9, 99), source: str = "two-modes"):
     """Non-Gaussian D_0: one chain's fitted densities over D_0's histogram (left) and mean
     W_2^2 to the empirical D_0 with its exact lower bound, per source (right)."""
     g, M = record.generations, _setting(record, "M")
-    fig, axes = _figure(2)
+    fig, axes = figure(record, 2, height=3.4, note=_chains_note(record, " per source"))
     x_ref = sample_source(source, REFERENCE_SIZE, rng_for(record.seed, "reference"))
     axes[0].hist(x_ref, bins=120, density=True, color="0.8", label=r"$\mathcal{D}_0$: " + source)
     xs = np.linspace(-3, 3, 400)
@@ -268,17 +238,24 @@ def plot_sources(record, show=(0, 9, 99), source: str = "two-modes"):
         color = SOURCE_COLORS.get(src)
         summary_band(axes[1], g[1:], record, "w2_squared", color=color, label=src, source=src)
         bound = th.source_lower_bound(g[1:] + 1, M, record.fact("reference_moments", source=src))
-        theory(axes[1], g[1:], bound, label=f"exact lower bound, {src}", color=color)
+        theory(axes[1], g[1:], bound, label=None, color=color)
+    theory(axes[1], [], [], label="exact lower bound of each", color="0.3")
     axes[1].set(xscale="log", yscale="log", xlabel="generation $g$", ylabel=r"$W_2^2$ to $\hat{\mathcal{D}}_0$",
                 title="distance to the non-Gaussian original")
-    axes[1].legend()
-    return _finish(fig, axes, record, _chains_note(record, " per source"))
+    axes[1].legend(loc="upper left")
+    return fig
 
 
 # ----------------------------------------------------------------------------- the curation chapter
 # (its discrete panel lives here too, beside the chapter's other figures: the discrete
 # family's figure module belongs to its own chapter)
-GAMMA_COLORS = ("#f5b041", "#dc7633", "#a04000", "#6e2c00")
+#: self-correction's strengths along one sequential ramp, light (weak) to dark (strong)
+GAMMA_CMAP = "Oranges"
+
+
+def gamma_colors(n: int) -> list:
+    """``n`` colours of :data:`GAMMA_CMAP`, spread over its readable part (none too pale)."""
+    return list(mpl.colormaps[GAMMA_CMAP](np.linspace(0.45, 0.95, n) if n > 1 else [0.7]))
 
 
 def _last(record, name, **sel):
@@ -293,7 +270,6 @@ def verify_curve(record, quantity: str = "w2_squared") -> tuple[np.ndarray, dict
     return qs, out
 
 
-@_styled
 def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     """End-of-run E W_2^2 and sigma against the verifier's error rate q.
 
@@ -320,7 +296,9 @@ def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
     free_w2 = [float(unlimited[float(q)]["w2_squared"].mean()) for q in qs]
     free_sig = [float(unlimited[float(q)]["sigma"].mean()) for q in qs]
     fine = np.linspace(0, max(qs.max(), 0.95), 200)
-    fig, (a, b) = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 6.4))   # (b) below (a): room for the key
+    fig, axes = figure(verify, grid=(2, 1), height=3.2,   # (b) below (a): room for the key
+                       note=f"{S['chains']} chains per q, M = {M}, bands 10–90% over chains")
+    a, b = axes[:, 0]
     col = REGIME_COLORS["verify"]
     a.plot(qs, w2["mean"], "o-", color=col, label=f"verify, ≤ {S['max_rounds']} batches")
     a.fill_between(qs, w2["q10"], w2["q90"], color=col, alpha=0.22, linewidth=0)
@@ -346,18 +324,17 @@ def plot_verify_transition(verify, baselines, unlimited: dict | None = None):
               label=r"replace: $E\,\sigma_n = c_M^{\,n}$")
     b.set(xlabel="verifier error q", ylabel=r"fitted $\sigma$", title=f"(b) spread after {G} generations")
     b.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    profile_note(fig, verify, f"{S['chains']} chains per q, M = {M}, bands 10–90% over chains")
     return fig
 
 
-@_styled
 def plot_self_correct(record):
     """E W_2^2 and E sigma over generations under self-correction of several strengths,
     each on its exact curve (:func:`~.theory.self_correct_theory`)."""
     S = record.settings
     M, gens = S["M"][0], np.asarray(record.generations)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
-    for color, gamma in zip(GAMMA_COLORS, record.values("gamma")):
+    fig, (a, b) = figure(record, 2, height=3.4,
+                         note=f"{S['chains']} chains, M = {M}, bands 10–90% over chains")
+    for color, gamma in zip(gamma_colors(len(record.values("gamma"))), record.values("gamma")):
         T = th.self_correct_theory(int(gens[-1]), M, gamma)
         for ax, q, center in ((a, "w2_squared", "mean"), (b, "sigma", "mean")):
             sel = dict(regime="self-correct", gamma=gamma)
@@ -370,11 +347,9 @@ def plot_self_correct(record):
           title="(a) distance (mean over chains)")
     b.set(xlabel="generation", ylabel=r"fitted $\sigma$", title=r"(b) spread (mean over chains)")
     a.legend(loc="upper left", ncol=2)
-    profile_note(fig, record, f"{S['chains']} chains, M = {M}, bands 10–90% over chains")
     return fig
 
 
-@_styled
 def plot_curation_discrete(record, regimes: list[tuple[str, dict, str, str]]):
     """Support and Gini-Simpson diversity over generations for the discrete runs in ``regimes``:
     (label, selection, colour, theory kind) with theory kind ``replace``, ``verify-bound``
@@ -385,7 +360,8 @@ def plot_curation_discrete(record, regimes: list[tuple[str, dict, str, str]]):
     p0, M = np.asarray(record.fact("p0")), record.settings["M"]
     gens = np.asarray(record.generations)
     n = int(gens[-1]) + 1
-    fig, (a, b) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, (a, b) = figure(record, 2, height=3.4, note=f"{record.settings['chains']} chains, "
+                         f"K = {p0.size}, M = {M}, bands 10–90%")
     for label, sel, color, kind in regimes:
         for ax, q in ((a, "support"), (b, "gini_simpson")):
             mid = record.metric(f"{q}_mean", **sel)[0]
@@ -410,5 +386,4 @@ def plot_curation_discrete(record, regimes: list[tuple[str, dict, str, str]]):
     handles, labels = a.get_legend_handles_labels()
     keep = dict(zip(labels, handles))
     a.legend(keep.values(), keep.keys(), loc="lower left")
-    profile_note(fig, record, f"{record.settings['chains']} chains, K = {p0.size}, M = {M}, bands 10–90%")
     return fig

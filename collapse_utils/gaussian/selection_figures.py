@@ -4,12 +4,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import REGIME_COLORS, profile_note, regime_label, theory
+from ..plotting import REGIME_COLORS, figure, log_ticks, regime_label, theory
 from .selection import SELECTION_CHOICES, selection_theory
 
-#: the selection regimes' colours: each plain regime's, darker when selected
+#: the selection regimes' colours: each plain regime's (vermillion, blue), a darker shade of the
+#: same hue when selected (still apart from the black theory lines)
 SELECTION_COLORS = {**{r: REGIME_COLORS[r] for r in ("replace", "accumulate")},
-                    "select": "#641e16", "accumulate-select": "#1b2631"}
+                    "select": "#993D00", "accumulate-select": "#00507F"}
 SELECTION_LABELS = {"select": "replace + select", "accumulate-select": "accumulate + select"}
 FLOOR = 1e-6   # the lowest dispersion ratio drawn (replace + select falls past it at once)
 
@@ -29,7 +30,8 @@ def plot_gaussian_selection(record, *more):
     keeps = list(record.values("keep"))
     sources = [(record, k) for k in keeps] + [(r, k) for r in more for k in r.values("keep")]
     g = np.asarray(record.generations)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 3.3), constrained_layout=True)
+    fig, (a, b) = figure(record, 2, height=3.3,
+                         note=f"M = {M}, {S['chains']} chains; dashed: the recursion")
     for r in SELECTION_CHOICES:
         sel = dict(regime=r, keep=keeps[0])
         mean = np.maximum(record.metric("dispersion_ratio_mean", **sel)[0], FLOOR / 10)
@@ -44,11 +46,14 @@ def plot_gaussian_selection(record, *more):
     a.set_ylim(FLOOR, 2.0)
     a.set_xlabel("generation")
     a.set_ylabel(r"dispersion ratio $S_g^2/\sigma^2$")
-    a.set_title(f"(a) keep {keeps[0]:g} of the draws", fontsize=10)
-    a.legend(loc="lower left", fontsize=8)
-    shades = plt.get_cmap("Greys")(np.linspace(0.55, 0.95, len(sources)))
+    a.set_title(f"(a) keep {keeps[0]:g} of the draws")
+    a.legend(loc="lower left")
+    # accumulate + select's hue, lighter for a milder selection (a larger share kept)
+    ranks = {k: i for i, k in enumerate(sorted({k for _, k in sources}))}
+    shades = plt.get_cmap("Blues")(np.linspace(0.85, 0.45, max(len(ranks), 2)))
     x = g[1:]
-    for (rec, k), color in zip(sources, shades):
+    for rec, k in sources:
+        color = shades[ranks[k]]
         sel = dict(regime="accumulate-select", keep=k)
         b.fill_between(x, rec.metric("dispersion_ratio_q10", **sel)[0][1:],
                        rec.metric("dispersion_ratio_q90", **sel)[0][1:], color=color, alpha=0.2,
@@ -58,9 +63,8 @@ def plot_gaussian_selection(record, *more):
         theory(b, x, selection_theory(G, M, k, "accumulate-select")[1:], label=None)
     b.set_xscale("log")
     b.set_yscale("log")
+    log_ticks(b)
     b.set_xlabel("generation")
-    b.set_title("(b) accumulate + select", fontsize=10)
-    b.legend(loc="lower left", fontsize=8)
-    profile_note(fig, record.profile, f"M = {M}, {S['chains']} chains; dashed: the recursion")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    b.set_title("(b) accumulate + select")
+    b.legend(loc="lower left")
     return fig
