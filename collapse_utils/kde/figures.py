@@ -7,10 +7,9 @@ Figures read the profile from the record.
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import PAGE_WIDTH, band, log_ticks, profile_note, theory
+from ..plotting import band, figure, generation_colors, log_ticks, theory
 from . import theory as th
 
 RULE_COLORS = {"scott": "#0072B2", "silverman": "#CC79A7", "fixed": "#D55E00"}
@@ -37,7 +36,7 @@ def plot_distances(rec, regime: str = "replace"):
     """(a) KL(p_0 || p_n) and (b) W2(p_n, p_0) over generations, one band per bandwidth rule,
     each over the Gaussian with the exact expected moments (a reference, dashed)."""
     gens = np.asarray(rec.generations)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(rec, 2, height=3.4, note=_sizes(rec, "median and 10-90% band"))
     gaussian = rec.settings["real"] == "gaussian"
     for i, rule in enumerate(rec.values("bandwidth")):
         color = RULE_COLORS.get(rule)
@@ -52,14 +51,15 @@ def plot_distances(rec, regime: str = "replace"):
     axes[1].set_yscale("log")
     log_ticks(axes[1])
     axes[1].set_title("(b) 2-Wasserstein distance")
-    return _finish(fig, axes, rec, "median and 10-90% band", "upper left")
+    _generations(axes, "upper left")
+    return fig
 
 
 def plot_variance_tails(rec, regime: str = "replace"):
     """(a) The KDE's variance: mean over chains on its exact expectation.  (b) Its mass
     outside the real 0.135% and 99.865% quantiles, against the real 0.27%."""
     gens = np.asarray(rec.generations)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(rec, 2, height=3.4, note=_sizes(rec, "band 10-90%"))
     for i, rule in enumerate(rec.values("bandwidth")):
         color, label = RULE_COLORS.get(rule), rule_label(rule, rec)
         band(axes[0], gens, chains(rec, "variance", rule, regime), color=color, label=label,
@@ -79,16 +79,20 @@ def plot_variance_tails(rec, regime: str = "replace"):
     axes[1].set_ylim(1e-8, 1.5)
     axes[1].set_ylabel("mass beyond the real 3-sd points")
     axes[1].set_title("(b) tail mass: median over chains")
-    return _finish(fig, axes, rec, "band 10-90%", "best")
+    _generations(axes, "best")
+    return fig
 
 
-def _finish(fig, axes, rec, bands: str, legend: str):
-    """Generation on every x axis, the legends, and the sizes and bands in the profile note."""
+def _sizes(rec, bands: str) -> str:
+    """The run's sizes and what the bands are, for the figure's footer."""
+    return f"M = {rec.settings['samples']}, {rec.settings['chains']} chains, {bands}"
+
+
+def _generations(axes, legend: str) -> None:
+    """Generation on every x axis, and the legends."""
     for ax in axes:
         ax.set_xlabel("generation")
         ax.legend(loc=legend)
-    profile_note(fig, rec, f"M = {rec.settings['samples']}, {rec.settings['chains']} chains, {bands}")
-    return fig
 
 
 def plot_densities(rec, generations=(0, 10, 40), chain: int = 0, regime: str = "replace"):
@@ -98,11 +102,10 @@ def plot_densities(rec, generations=(0, 10, 40), chain: int = 0, regime: str = "
     from .simulate import real_logpdf
 
     rules = rec.values("bandwidth")
-    fig, axes = plt.subplots(1, len(rules), figsize=(PAGE_WIDTH, 3.2), squeeze=False)
+    fig, axes = figure(rec, grid=(1, len(rules)), height=3.2,
+                       note=f"one chain, M = {rec.settings['samples']}")
     x = np.linspace(-6, 6, 601)
     gens = [g for g in generations if g <= rec.generations[-1]]
-    from ..plotting import generation_colors
-
     for ax, rule in zip(axes[0], rules):
         run_dir = rec.run_dir(bandwidth=rule, regime=regime)
         ax.fill_between(x, np.exp(real_logpdf(rec.settings["real"], x)), color="0.85",
@@ -115,5 +118,4 @@ def plot_densities(rec, generations=(0, 10, 40), chain: int = 0, regime: str = "
         ax.set_xlabel("x")
         ax.set_ylabel("density")
         ax.legend(loc="upper right")
-    profile_note(fig, rec, f"one chain, M = {rec.settings['samples']}")
     return fig
