@@ -211,6 +211,7 @@ def widgets(kind: str):
     import numpy as np
 
     from .gaussian.theory import theory_1d
+    from .plotting import figure, theory
 
     fixed = FIXED[kind]
 
@@ -225,13 +226,14 @@ def widgets(kind: str):
         sd = gaussian_sigmas(chains=fixed["chains"], seed=fixed["seed"], **v)
         g = np.arange(sd.shape[1])
         th = theory_1d(g + 1, v["M"], estimator=v.get("estimator", "unbiased"))
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig, ax = figure(None, height=3.6, note=f"M = {v['M']}, {sd.shape[0]} chains "
+                         f"(30 of them drawn), seed {fixed['seed']}")
         ax.semilogy(g, sd[:30].T, color="C0", alpha=0.15, lw=0.8)
         ax.semilogy(g, sd.mean(0), color="C0", lw=2, label=f"mean over {sd.shape[0]} chains")
         ax.semilogy(g, np.median(sd, 0), color="C1", lw=2, label="median")
-        ax.semilogy(g, th["sigma"], "--", color="C3", label="exact E sigma_n (replace)")
-        ax.set(xlabel="generation", ylabel="fitted sigma")
-        ax.legend(loc="lower left", fontsize=8)
+        theory(ax, g, th["sigma"], label=r"exact $E\,\sigma_n$ (replace)")
+        ax.set(xlabel="generation", ylabel=r"fitted $\sigma$")
+        ax.legend(loc="lower left")
         plt.show()
         plt.close(fig)
 

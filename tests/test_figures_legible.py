@@ -198,6 +198,7 @@ def _cases():
         "regimes_figure": lambda:
             dc.regimes_figure(R("discrete", regime=["replace", "keep-real", "accumulate"])),
         "explore_figure": lambda: dc.explore_figure(dc.explore_record(**dc.EXPLORER_DEFAULTS)),
+        "plot_forgetting": lambda: dc.figures.plot_forgetting(R("discrete")),
         "kde.plot_distances": lambda: kf.plot_distances(R("kde")),
         "kde.plot_variance_tails": lambda: kf.plot_variance_tails(R("kde")),
         "kde.plot_densities": lambda: kf.plot_densities(R("kde"), generations=(0, 2, 8)),

@@ -6,7 +6,7 @@ starting values (:data:`EXPLORER_DEFAULTS`).
 """
 from __future__ import annotations
 
-from ..plotting import PAGE_WIDTH, profile_note
+from ..plotting import figure
 from .figures import plot_support, plot_survival
 
 #: the explorer's starting values (the static figure beside it uses the same)
@@ -26,17 +26,15 @@ def explore_record(M: int, zipf_exponent: float, generations: int, K: int = 20, 
 def explore_figure(record):
     """Survival of a head, a middle and a tail state (top), the support size and the
     diversity (bottom), each against its exact theory: two panels per row at most."""
-    import matplotlib.pyplot as plt
-
     K, s = record.settings["K"], record.settings["zipf_exponent"]
-    fig = plt.figure(figsize=(PAGE_WIDTH, 6.6))
-    grid = fig.add_gridspec(2, 2, height_ratios=(1.25, 1))
-    plot_survival(fig.add_subplot(grid[0, :]), record, states=[0, K // 2 - 1, K - 1],
+    fig, _ = figure(record, 0, height=6.6, note=f"{record.settings['chains']:,} chains",
+                    title=f"Zipf(K={K}, s={s:g}), M = {record.settings['M']}: tails go first, "
+                    "the support shrinks")
+    # two rows laid out apart, so that the key beside the top panel leaves the bottom ones wide
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.25, 1))
+    plot_survival(top.add_subplot(), record, states=[0, K // 2 - 1, K - 1],
                   legend_kw=dict(loc="upper left", bbox_to_anchor=(1.01, 1.0)))
-    plot_support([fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])], record)
-    fig.suptitle(f"Zipf(K={K}, s={s:g}), M = {record.settings['M']}: tails go first, "
-                 "the support shrinks")
-    profile_note(fig, record, f"{record.settings['chains']:,} chains")
+    plot_support(bottom.subplots(1, 2), record)
     return fig
 
 

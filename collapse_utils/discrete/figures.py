@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, THEORY_STYLE, generation_colors, profile_note,
+from ..plotting import (REGIME_COLORS, THEORY_STYLE, figure, generation_colors, log_ticks,
                         regime_label, theory)
 from .experiment import absorption_times, final_fixed, p0_of
+from .report import forgetting_times
 from .theory import (absorption_time_pmf, binomial_interval, expected_gini_simpson,
                      expected_support, mean_absorption_time_diffusion, mean_absorption_time_exact,
-                     one_step_survival, survival_probability)
-
-
-def _plt():
-    import matplotlib.pyplot as plt
-
-    return plt
+                     one_step_survival, survival_lower_bound, survival_probability,
+                     survival_upper_bound)
 
 
 def interval_band(ax, x, successes, trials, *, label=None, color=None, level=0.95, **kw):
@@ -86,21 +82,21 @@ def plot_support(axes, record, regime="replace") -> None:
 
 def survival_figure(record, states=(0, 4, 9, 19)):
     """Per-state survival of the ``replace`` chains (one panel, legend below)."""
-    fig, ax = _plt().subplots(figsize=(PAGE_WIDTH, 5.0))
+    fig, ax = figure(record, height=4.6,
+                     note=f"{record.settings['chains']:,} chains, 95% binomial bands")
     plot_survival(ax, record, states)
     M, K = record.settings["M"], len(p0_of(record))
     ax.set_title(f"Per-state survival, Zipf({K}, {record.settings['zipf_exponent']:g}), M = {M}")
-    profile_note(fig, record, f"{record.settings['chains']:,} chains, 95% binomial bands")
     return fig
 
 
 def support_figure(record):
     """Support size and diversity of the ``replace`` chains, each against its exact mean."""
-    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(record, 2, height=3.4,
+                       note=f"{record.settings['chains']:,} chains, M = {record.settings['M']}")
     plot_support(axes, record)
     axes[0].set_title("support size")
     axes[1].set_title("diversity")
-    profile_note(fig, record, f"{record.settings['chains']:,} chains, M = {record.settings['M']}")
     return fig
 
 
@@ -111,7 +107,7 @@ def fixation_figure(record, level: float = 0.95):
     wins = final_fixed(record, M=M)
     lo, hi = binomial_interval(wins, chains, level)
     x, frac = np.arange(1, p0.size + 1), wins / chains
-    fig, ax = _plt().subplots(figsize=(6.4, 4.0))
+    fig, ax = figure(record, height=3.8, note=f"after {record.settings['generations']} generations")
     ax.bar(x, frac, color=REGIME_COLORS["replace"], alpha=0.7, label=f"{chains:,} chains")
     ax.errorbar(x, frac, yerr=[frac - lo, hi - frac], fmt="none", ecolor="black", capsize=3,
                 label=f"{level:.0%} binomial interval")
@@ -123,7 +119,6 @@ def fixation_figure(record, level: float = 0.95):
     ax.set_title(f"Where the chains end: Zipf({p0.size}, {record.settings['zipf_exponent']:g}), "
                  f"M = {M}")
     ax.legend()
-    profile_note(fig, record, f"after {record.settings['generations']} generations")
     return fig
 
 
@@ -173,10 +168,9 @@ def plot_mean_time(ax, record, p: float = 0.5) -> None:
 
 def absorption_figure(record, M: int = 50):
     """Left: the absorption-time histogram at one M. Right: E[T] / M over the sweep."""
-    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(record, 2, height=3.4, note=f"{record.settings['chains']:,} chains per M")
     plot_absorption_time(axes[0], record, M)
     plot_mean_time(axes[1], record)
-    profile_note(fig, record, f"{record.settings['chains']:,} chains per M")
     return fig
 
 
@@ -185,7 +179,8 @@ def regimes_figure(record):
     p0, M = p0_of(record), record.settings["M"]
     f = record.settings["real_fraction"]
     gens = record.generations
-    fig, axes = _plt().subplots(1, 2, figsize=(PAGE_WIDTH, 3.5))
+    fig, axes = figure(record, 2, height=3.5,
+                       note=f"{record.settings['chains']:,} chains per regime, M = {M}")
     for k, name in enumerate(record.values("regime")):
         color, label = REGIME_COLORS[name], regime_label(name, record)
         summary_band(axes[0], record, "gini_simpson", color=color, label=label, regime=name)
@@ -206,6 +201,55 @@ def regimes_figure(record):
         ax.set_xlabel("generation $n$")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.38))  # the empty lower right
-    profile_note(fig, record, f"{record.settings['chains']:,} chains per regime, M = {M}")
+    return fig
+
+
+#: the colours of the forgetting figure: the states drawn in (a), the sizes M in (b)
+FORGET_STATE_COLORS = ("C0", "C1", "C2")
+FORGET_SIZE_COLORS = ("C3", "C4", "C5")
+
+
+def plot_forgetting(record, states=(1, 4, 19), counts=None, sizes=(50, 200, 800)):
+    """How fast a state is forgotten under ``replace`` (``book/beyond``), from the ``discrete``
+    record.  (a) The survival of ``states`` (0-based) against the fit: the chains' share with
+    its 95% binomial band, the exact curve (solid), Suresh et al.'s lower bound 1 - e^(-Mq/k)
+    (dashed) and the genealogy's upper bound (dotted).  (b) The fits until a state is present
+    with probability at most 1/2, against its expected count M q in fit 1 (``counts``, default
+    10 from 1 to 20), for each M of ``sizes``: exact (dots) and the upper bound's (dotted), with
+    the lower bound's M q / ln 2 and the diffusion's 2 M q / ln 2.  Returns the figure."""
+    counts = np.geomspace(1, 20, 10) if counts is None else np.asarray(counts, dtype=float)
+    p0, M, chains = p0_of(record), record.settings["M"], record.settings["chains"]
+    present = record.metric("survival", regime="replace")[0].T   # (states, generations)
+    k = record.generations + 1                                   # generation g is fit g + 1
+    exact = survival_probability(p0, M, int(k[-1]))[:, 1:]
+    lower = survival_lower_bound(p0[:, None], M, k)
+    upper = survival_upper_bound(p0, M, int(k[-1]))[:, 1:]
+    times = forgetting_times(counts, sizes)
+    fig, (ax, bx) = figure(record, 2, height=4.2,
+                           note=f"(a) M = {M}, {chains} chains, band 95% over chains")
+    for j, c in zip(states, FORGET_STATE_COLORS):
+        ax.fill_between(k, *binomial_interval(np.round(present[j] * chains), chains), color=c,
+                        alpha=0.25, lw=0)
+        ax.plot(k, exact[j], color=c, label=f"state {j + 1}: $Mq$ = {M * p0[j]:.1f}")
+        ax.plot(k, lower[j], color=c, ls="--", lw=1)
+        ax.plot(k, upper[j], color=c, ls=":", lw=1.6)
+    for style, label in (({}, "exact"), (dict(ls="--", lw=1), r"lower bound $1-e^{-Mq/k}$"),
+                         (dict(ls=":", lw=1.6), "upper bound")):   # the line styles' key
+        ax.plot([], [], color="0.3", label=label, **style)
+    ax.set(xscale="log", ylim=(0, 1.02), xlabel="fit $k$", ylabel="P(state present)",
+           title="(a) exact curve between the bounds")
+    for m, c in zip(sizes, FORGET_SIZE_COLORS):
+        bx.plot(counts, times[m][0], "o-", color=c, ms=4, label=f"exact, $M$ = {m}")
+        bx.plot(counts, times[m][1], ":", color=c, lw=1.6)
+    bx.plot(counts, counts / np.log(2), "k--", lw=1, label=r"lower bound: $Mq/\ln 2$")
+    bx.plot(counts, 2 * counts / np.log(2), color="0.55", lw=1, label=r"diffusion: $2Mq/\ln 2$")
+    bx.plot([], [], ":", color="0.3", lw=1.6, label="upper bound")
+    bx.set(xscale="log", yscale="log", xlabel="expected count $Mq$",
+           ylabel="fits until P(present) $\\leq$ 1/2", title="(b) the time to forget")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)   # below: (a) is full
+    bx.legend(loc="upper left")
+    log_ticks(bx, "x")
+    log_ticks(bx, "y")
+    bx.xaxis.set_major_formatter("{x:g}")
     return fig
 

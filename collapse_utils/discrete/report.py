@@ -305,8 +305,7 @@ def beyond_forgetting(rec, state: int = 19, counts=None, sizes=(50, 200, 800)) -
     exact = survival_probability(p0, M, int(k[-1]))[:, 1:]
     lower = survival_lower_bound(p0[:, None], M, k)
     upper = survival_upper_bound(p0, M, int(k[-1]))[:, 1:]
-    times = {m: [forgetting_time(f(counts / m, m, 200))
-                 for f in (survival_probability, survival_upper_bound)] for m in sizes}
+    times = forgetting_times(counts, sizes)
     per_copy = {m: times[m][0] / counts for m in sizes}
     sd = np.sqrt(exact * (1 - exact) / chains)
     r = state
@@ -341,6 +340,15 @@ def beyond_forgetting(rec, state: int = 19, counts=None, sizes=(50, 200, 800)) -
         "low_slack": min(np.min(times[m][0] + 1 - counts / np.log(2)) for m in sizes),
         "up_slack": min(np.min(times[m][1] - times[m][0]) for m in sizes),
     })
+
+
+def forgetting_times(counts, sizes=(50, 200, 800), fits: int = 200) -> dict:
+    """The time to forget under ``replace``: {M: [exact, upper bound]} for each M of ``sizes``,
+    each an array over ``counts`` (expected counts M q in fit 1) of the first fit, up to ``fits``,
+    at which the state is present with probability at most 1/2 (NaN if none is)."""
+    counts = np.asarray(counts, dtype=float)
+    return {m: [forgetting_time(f(counts / m, m, fits))
+                for f in (survival_probability, survival_upper_bound)] for m in sizes}
 
 
 def beyond_exercises() -> dict:

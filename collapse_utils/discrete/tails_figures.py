@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import profile_note, theory
+from ..plotting import figure, log_ticks, theory
 from .tails import rate_terms, tail_cut_error
 from .theory import zipf
 
@@ -19,7 +19,8 @@ def plot_tails(record):
     cuts = record.values("cut")
     grid = np.geomspace(Ts.min(), Ts.max(), 40)
     colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.8, len(cuts)))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 3.2), constrained_layout=True)
+    fig, (a, b) = figure(record, 2, height=3.2, note=f"Zipf beta = {beta:g}, {vocab:,} items, "
+                         f"{S['chains']} chains; lines: exact sums; dotted: floors")
     for k, color in zip(cuts, colors):
         label = "no cut" if not k else f"cut at k = {k:,}"
         mean = np.array([record.metric("error", cut=k, samples=T)[0, 0] for T in Ts])
@@ -37,14 +38,13 @@ def plot_tails(record):
     theory(a, grid, rate_terms(grid, beta, 0), label=r"$\propto T^{-(1-1/\beta)}$")
     a.set_xscale("log")
     a.set_yscale("log")
+    log_ticks(a)
     a.set_xlabel("T, samples memorised")
     a.set_ylabel("test error")
-    a.set_title("(a) generation 0", fontsize=10)
-    a.legend(fontsize=8, loc="lower left")
+    a.set_title("(a) generation 0")
+    a.legend(loc="lower left")
     b.set_xlabel("generation")
-    b.set_title(f"(b) T = {int(Ts.max()):,}", fontsize=10)
-    b.legend(fontsize=8)
-    profile_note(fig, record.profile, f"Zipf beta = {beta:g}, {vocab:,} items, {S['chains']} chains; "
-                 "lines: exact sums; dotted: floors")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    b.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    b.set_title(f"(b) T = {int(Ts.max()):,}")
+    b.legend()
     return fig
