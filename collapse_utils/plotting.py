@@ -29,9 +29,9 @@ REGIME_COLORS = {
     "replace": "#D55E00",
     "accumulate": "#0072B2",
     "accumulate-subsample": "#56B4E9",
-    "keep-real": "#E69F00",
-    "verify": "#009E73",
-    "self-correct": "#CC79A7",
+    "keep-real": "#009E73",
+    "verify": "#CC79A7",
+    "self-correct": "#9A7B00",
     "real": "#555555",
 }
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, zorder=5)
