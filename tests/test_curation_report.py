@@ -2,7 +2,6 @@
 in the family modules (gaussian, gmm, linreg, discrete; the VAE section reads
 ``collapse_utils.vae.verification_figures.verifier_report``), and the checks of its prose that
 need no run (moved here from the chapter's hidden cells, issue #25 §1)."""
-import inspect
 import json
 import math
 import re
@@ -19,6 +18,7 @@ from collapse_utils.gaussian.theory import critical_error, truncated_variance, v
 from collapse_utils.gmm import report as m_report
 from collapse_utils.linreg import report as lr_report
 from collapse_utils.notebook import within
+import report_keys
 
 CHAPTER = Path(__file__).resolve().parent.parent / "book" / "curation.ipynb"
 #: the report modules the chapter reads, under the names it imports them as
@@ -28,9 +28,7 @@ MODULES = {"g_report": g_report, "m_report": m_report, "d_report": d_report,
 
 def _patterns(f) -> list:
     """The keys ``f``'s docstring documents (``key: what it is``; ``<...>`` a placeholder)."""
-    keys = re.findall(r"^([\w<>]+): \S", inspect.getdoc(f), flags=re.M)
-    return [re.compile(re.sub(r"<\w+>", r"\\w+", re.escape(k).replace(r"\<", "<")
-                              .replace(r"\>", ">")) + "$") for k in keys]
+    return report_keys.patterns(f)
 
 
 def _documents(f, key: str) -> bool:
@@ -83,7 +81,7 @@ CURATION = [getattr(m, name) for m in MODULES.values() for name in dir(m)
 
 @pytest.mark.parametrize("f", CURATION, ids=lambda f: f"{f.__module__}.{f.__name__}")
 def test_every_curation_function_documents_its_keys_one_line_each(f):
-    keys = re.findall(r"^([\w<>]+): \S", inspect.getdoc(f), flags=re.M)
+    keys = report_keys.documented(f)
     assert len(keys) >= 3 and len(keys) == len(set(keys)), f.__name__
 
 
@@ -121,3 +119,28 @@ def test_no_hidden_cell_defines_a_name_a_later_cell_reads():
         src = "".join(cell["source"])
         bound = set(re.findall(r"^(\w+(?:, \w+)*) = ", src, flags=re.M))
         assert bound <= {"numbers", "lams", "tags", "fams", "Tmax, cuts_"}, (cell.get("id"), bound)
+
+
+def test_the_report_key_check_catches_each_fault():
+    """tests/report_keys.py, the check every family's report test uses, on made-up functions."""
+    def good():
+        """a: one
+        b_<g>: one per g
+        """
+
+    def bullets():
+        """The numbers:
+
+        * ``c``: one
+        """
+
+    report_keys.check_report({good: {"a": 1, "b_1": 2.0, "b_5": 3}, bullets: {"c": 4}})
+    for bad in ({good: {"a": 1, "b_1": 2.0, "z": 3}},           # an undocumented key
+                {good: {"a": 1}},                               # a documented key missing
+                {good: {"a": "x", "b_1": 2.0}},                 # not a number
+                {good: {"a": float("nan"), "b_1": 2.0}},        # not finite
+                {good: {"a": 1, "b_1": 2.0}, bullets: {"c": 1, "a": 2}}):   # a key twice
+        with pytest.raises(AssertionError):
+            report_keys.check_report(bad)
+    with pytest.raises(AssertionError):   # <g> limited to the values given
+        report_keys.check_report({good: {"a": 1, "b_7": 2.0}}, values={"g": [1, 5]})

@@ -3,9 +3,7 @@ prose rests on that need no run (moved here from the chapter's hidden cells, iss
 
 The chapter: Zipf(20, 1.5) with M = 100, keep-real with f = 0.1; exercises at M = 200, q = 0.002.
 """
-import inspect
 import math
-import re
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from collapse_utils.discrete import report
 from collapse_utils.discrete import theory as th
 from collapse_utils.experiments import run_experiment
+from report_keys import check_report
 
 P0, M = th.zipf(20, 1.5), 100
 G0 = 1 - np.sum(P0**2)
@@ -48,15 +47,7 @@ def numbers(records):
 
 
 def test_every_key_is_one_docstring_line_and_a_plain_number(numbers):
-    keys = set()
-    for f, n in numbers.items():
-        documented = re.findall(r"^\s*\* ``(\w+)``: \S", inspect.getdoc(f), flags=re.M)
-        assert sorted(documented) == sorted(n), f.__name__
-        assert not keys & set(n), f"{f.__name__} repeats a key: the chapter glues them all as dc_*"
-        keys |= set(n)
-        for key, value in n.items():
-            assert type(value) in (int, float, bool), (f.__name__, key, type(value))
-            assert math.isfinite(value), (f.__name__, key)
+    check_report(numbers, kinds=(int, float, bool), prefix="dc_")
 
 
 def test_report_numbers_hold_on_small_runs(numbers):

@@ -1,8 +1,6 @@
 """The Gaussian-mixture chapter's numbers (collapse_utils.gmm.report) and the checks of its prose
 that need no run (moved here from the chapter's hidden cells, issue #25 §1)."""
-import inspect
 import math
-import re
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from collapse_utils import PROFILES, claims, gmm
 from collapse_utils.experiments import resolve_settings, run_experiment
 from collapse_utils.gmm import report
 from collapse_utils.notebook import within
+from report_keys import check_report
 
 REGIMES = ("replace", "keep-real", "accumulate")
 VARIANTS = ("one-blob", "two-blobs")
@@ -92,23 +91,8 @@ def numbers(records):
     }
 
 
-def _documented(f) -> list[str]:
-    """The key patterns of ``f``'s docstring (``name: what it is``, ``<...>`` a placeholder)."""
-    return re.findall(r"^([\w<>-]+): \S", inspect.getdoc(f), flags=re.M)
-
-
 def test_every_key_is_one_docstring_line_and_a_plain_number(numbers):
-    keys = set()
-    for f, n in numbers.items():
-        patterns = [re.compile(re.sub(r"<\w+>", r"[\\w-]+", p) + "$") for p in _documented(f)]
-        for key, value in n.items():
-            assert sum(bool(p.match(key)) for p in patterns) == 1, (f.__name__, key)
-            assert type(value) in (int, float), (f.__name__, key, type(value))
-            assert math.isfinite(value), (f.__name__, key)
-        for p in patterns:   # and no documented key is missing
-            assert any(p.match(key) for key in n), (f.__name__, p.pattern)
-        assert not keys & set(n), f"{f.__name__} repeats a key: the chapter glues them all as gmm_*"
-        keys |= set(n)
+    check_report(numbers, prefix="gmm_")
 
 
 def test_the_numbers_read_the_records(records, numbers):

@@ -2,7 +2,6 @@
 collapse_utils.linreg.report and the two functions of collapse_utils.discrete.report it reads
 (``beyond_*``), and the checks of its prose that need no run (moved here from the chapter's
 hidden cells, issue #25 §1)."""
-import inspect
 import json
 import math
 import re
@@ -18,6 +17,7 @@ from collapse_utils.experiments import resolve_settings
 from collapse_utils.gaussian.theory import c_m
 from collapse_utils.linreg import report, theory
 from collapse_utils.notebook import within
+from report_keys import check_report
 
 CHAPTER = Path(__file__).resolve().parent.parent / "book" / "beyond.ipynb"
 GAMMAS = [0.1, 0.3, 0.6]
@@ -109,31 +109,11 @@ def numbers(records):
     }
 
 
-def _patterns(f, records) -> list:
-    """The keys ``f``'s docstring documents, as regular expressions (a ``<placeholder>`` stands
-    for each regime, loop or 10 gamma of the chapter's records)."""
-    doc = inspect.getdoc(f)
-    if f.__module__.endswith("discrete.report"):
-        return [re.escape(k) + "$" for k in re.findall(r"^\s*\* ``(\w+)``: \S", doc, flags=re.M)]
+def test_every_key_is_one_docstring_line_and_a_plain_number(records, numbers):
+    """A ``<placeholder>`` stands for each regime, loop or 10 gamma of the chapter's records."""
     values = {"regime": records["rec"].values("regime"), "loop": records["loops"].values("loop"),
               "g": [str(round(10 * g)) for g in GAMMAS]}
-    keys = re.findall(r"^([\w<>-]+): \S", doc, flags=re.M)
-    return [re.sub(r"<(\w+)>", lambda m: "(" + "|".join(map(re.escape, values[m[1]])) + ")", k)
-            + "$" for k in keys]
-
-
-def test_every_key_is_one_docstring_line_and_a_plain_number(records, numbers):
-    keys = set()
-    for f, n in numbers.items():
-        patterns = [re.compile(p) for p in _patterns(f, records)]
-        for key, value in n.items():
-            assert sum(bool(p.match(key)) for p in patterns) == 1, (f.__name__, key)
-            assert type(value) in (int, float), (f.__name__, key, type(value))
-            assert math.isfinite(value), (f.__name__, key)
-        for p in patterns:   # and no documented key is missing
-            assert any(p.match(key) for key in n), (f.__name__, p.pattern)
-        assert not keys & set(n), f"{f.__name__} repeats a key: the chapter glues them all as bey_*"
-        keys |= set(n)
+    check_report(numbers, values=values, prefix="bey_")
 
 
 def test_the_prose_quotes_only_report_keys(numbers):

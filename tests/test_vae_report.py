@@ -3,10 +3,6 @@ run (moved here from the chapter's hidden cells, issue #25 §1): the admonition'
 parameter count layer by layer (exercise ex-vae-3), the data depth d_i."""
 from __future__ import annotations
 
-import inspect
-import math
-import re
-
 import numpy as np
 import pytest
 
@@ -16,6 +12,7 @@ from collapse_utils import claims, vae  # noqa: E402
 from collapse_utils.experiments import resolve_settings, run_experiment  # noqa: E402
 from collapse_utils.vae import data as vae_data  # noqa: E402
 from collapse_utils.vae import report  # noqa: E402
+from report_keys import check_report  # noqa: E402
 
 REGIMES = ["replace", "keep-real", "keep-real-50"]
 
@@ -99,20 +96,8 @@ def numbers(records):
     }
 
 
-def _documented(f) -> list[str]:
-    """The keys of ``f``'s docstring (``name: what it is``, one line each)."""
-    return re.findall(r"^(\w+): \S", inspect.getdoc(f), flags=re.M)
-
-
 def test_every_key_is_one_docstring_line_and_a_plain_number(numbers):
-    keys = set()
-    for f, n in numbers.items():
-        assert sorted(_documented(f)) == sorted(n), f.__name__
-        for key, value in n.items():
-            assert type(value) in (int, float), (f.__name__, key, type(value))
-            assert math.isfinite(value), (f.__name__, key)
-        assert not keys & set(n), f"{f.__name__} repeats a key: the chapter glues them all as vae_*"
-        keys |= set(n)
+    check_report(numbers, prefix="vae_")
 
 
 def test_the_numbers_read_the_record(records, numbers):
