@@ -257,6 +257,8 @@ def test_compare_to_record_finds_a_number_the_code_does_not_compute(tmp_path, mo
     bad = figures.compare_to_record(cu.Record(moved), again, regime="replace")
     assert len(bad) == 1 and bad[0].startswith("test_perplexity at generation 1")
     assert figures.load_recorded(tmp_path / "nowhere") == (None, None)
+    monkeypatch.chdir(tmp_path)   # as a notebook of book/ reads "book/records": from book/ itself
+    assert figures.load_recorded("book/records")[1] == made
 
 
 def test_the_books_recorded_run_is_what_the_code_computes(tmp_path, monkeypatch):

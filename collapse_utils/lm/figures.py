@@ -352,13 +352,15 @@ def paper_comparison(rec):
 # ----------------------------------------------------------------------------- the recorded run
 #: the recorded runs the chapter draws beside its live one (metrics only: see RECORDED_COMMAND)
 RECORDS = "book/records"
-#: the command that makes the recorded run (on this book's 2-core CPU about 1-2 hours; resumable,
-#: so it may be made in parts), then the line that writes its provenance beside it
+#: the command that makes the recorded run (on this book's 2-core CPU about 1.5-2.5 hours:
+#: 57 generation-runs of about 90 s; resumable, so it may be made in parts), then the line that
+#: writes its provenance beside it.  64 blocks is the issue's least size at which 10% real is
+#: six blocks; ``--gen-batch 72`` decodes the 64 blocks and the example in one batch
 RECORDED_COMMAND = (
-    "python -m collapse_utils run lm --profile default --train-blocks 128 --generations 9 "
-    "--seeds 3 --resume --out book/records/lm-128")
+    "python -m collapse_utils run lm --profile default --train-blocks 64 --generations 9 "
+    "--seeds 3 --gen-batch 72 --resume --out book/records/lm-64")
 RECORDED_PROVENANCE = ("python -c \"from collapse_utils.lm.figures import write_provenance; "
-                       "write_provenance('book/records/lm-128')\"")
+                       "write_provenance('book/records/lm-64')\"")
 #: how far a recomputed slice of a recorded run may lie from it (relative): the same code and
 #: seed on another CPU differs by the rounding of bf16 products, not by more
 RECORD_TOLERANCE = {"test_perplexity": 0.03, "generated_perplexity_median": 0.05,
@@ -381,13 +383,17 @@ def findings_table(rec, numbers: dict | None = None):
 def load_recorded(root=RECORDS, pattern: str = "lm-*"):
     """(the recorded record, its provenance) of the first folder ``root/pattern`` holding a
     ``metrics.json``, or (None, None) when there is none.  Provenance: ``made.json`` (command,
-    machine, date, commit), written by :func:`write_provenance`."""
+    machine, date, commit), written by :func:`write_provenance`.  A relative ``root`` is read
+    from the repository's root or, as the book's notebooks run, from ``book/`` itself."""
     import json
     from pathlib import Path
 
     from ..record import Record
 
-    for folder in sorted(Path(root).glob(pattern)):
+    root = Path(root)
+    if not root.is_dir() and not root.is_absolute() and root.parts[:1] == ("book",):
+        root = Path(*root.parts[1:])   # the notebook's working directory is book/
+    for folder in sorted(root.glob(pattern)):
         if (folder / "metrics.json").is_file():
             made = folder / "made.json"
             return Record.load(folder), (json.loads(made.read_text()) if made.is_file() else {})
