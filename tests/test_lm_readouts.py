@@ -192,7 +192,15 @@ def test_report_and_findings_follow_the_numbers():
     assert len(verdict) == 1 and not verdict[0]["shown"]
     assert "spread of 9.0" in verdict[0]["measured"]
     table = figures.findings_table(close, n2).data
-    assert list(table["this run"]).count("not shown") >= 1
+    assert list(table["this run"]).count("not shown") >= 1 and "recorded run" not in table
+    both = figures.findings_table(close, n2, recorded=rec).data   # rec shows all five
+    assert list(both["recorded run"]) == ["shown"] * 5
+    assert list(both["this run"]) == list(table["this run"])
+    from collapse_utils.lm import report as lm_report
+
+    assert lm_report.recorded_summary(None) == "This build holds no larger recorded run."
+    line = lm_report.recorded_summary(rec)
+    assert " shows 5 of them" in line and lm_report.what_ran(rec) in line
 
 
 def test_example_and_protocol_numbers_are_documented_and_read_the_records():

@@ -367,14 +367,18 @@ RECORD_TOLERANCE = {"test_perplexity": 0.03, "generated_perplexity_median": 0.05
                     "distinct_tokens": 0.10}
 
 
-def findings_table(rec, numbers: dict | None = None):
+def findings_table(rec, numbers: dict | None = None, recorded=None):
     """:func:`findings` as a table (finding, shown here, measured), for the chapter's box: a
-    Styler that shows every cell whole."""
+    Styler that shows every cell whole.  With a ``recorded`` run, a last column says whether it
+    shows each finding (its measurements are in its own table, in its section)."""
     import pandas as pd
 
-    rows = [{"the paper's finding": f["finding"],
-             "this run": "shown" if f["shown"] else "not shown", "measured": f["measured"]}
-            for f in findings(rec, numbers)]
+    verdict = {True: "shown", False: "not shown"}
+    rows = [{"the paper's finding": f["finding"], "this run": verdict[bool(f["shown"])],
+             "measured": f["measured"]} for f in findings(rec, numbers)]
+    if recorded is not None:
+        for row, f in zip(rows, findings(recorded)):
+            row["recorded run"] = verdict[bool(f["shown"])]
     frame = pd.DataFrame(rows).set_index("the paper's finding")
     return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
 

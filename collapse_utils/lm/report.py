@@ -106,6 +106,16 @@ def findings(rec, numbers: dict | None = None) -> list[dict]:
     ]
 
 
+def recorded_summary(recorded) -> str:
+    """One sentence for the chapter's box: what the larger recorded run is and how many of the
+    paper's findings (:func:`findings`) it shows, or that the build holds none."""
+    if recorded is None:
+        return "This build holds no larger recorded run."
+    shown = sum(bool(f["shown"]) for f in findings(recorded))
+    return (f"The larger recorded run ({what_ran(recorded)}) shows {shown} of them: the table's "
+            f"last column, and its own section below.")
+
+
 def what_ran(rec) -> str:
     """One line: model, text, sizes, precision, as the record says (never the paper's model
     unless it ran)."""
