@@ -1,9 +1,10 @@
 """The chapter's figures, drawn from a :class:`~collapse_utils.record.Record`.
 
 Each function reads the profile, the settings and (for the scatter grid) the
-run's cache folder from the record, so a figure always says which run made it.
+run's cache folder from the record, and starts its figure with
+:func:`~collapse_utils.plotting.figure`, whose footer line says which run made it.
 Panels are sized for a phone as well as for a page: at most three per row in the
-scatter grid, two elsewhere, and fonts at least the size of the body text.
+scatter grid, two elsewhere.
 """
 from __future__ import annotations
 
@@ -13,34 +14,32 @@ from typing import Sequence
 import numpy as np
 
 from ..loop import load_generation, rng_for
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, generation_colors, log_ticks, profile_note,
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, figure, generation_colors, log_ticks,
                         regime_label, theory)
 from .experiment import SCATTER_GENERATIONS, run_real_data
 from .mixture import as_mixture, sample_mixture
 from .theory import expected_log_std_drift
 
-#: font sizes of this chapter's figures (drawn at the page's width and shown at about their size)
-FONTS = {"title": 10.5, "label": 10, "ticks": 9, "legend": 8.5}
+
+def _figure_legend(fig, axes, ncol: int = 3, last: Sequence[str] = ()) -> None:
+    """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
+    in ``last``, e.g. a prediction, at the end), so that no legend covers a panel's data."""
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
+    fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
+               ncol=min(ncol, len(labels)))
 
 
-def enlarge_fonts(fig) -> None:
-    """Set :data:`FONTS` on every title, axis label, tick label and legend of ``fig``.
+def _headroom(ax, share: float = 0.3) -> None:
+    """Extend the y-axis downwards so that the data keep the top ``1 - share`` of the panel and
+    a legend at the bottom covers none of them (on a log axis in log units)."""
+    lo, hi = ax.get_ylim()
+    grow = share / (1 - share)
+    ax.set_ylim(lo / (hi / lo) ** grow if ax.get_yscale() == "log" else lo - (hi - lo) * grow, hi)
 
-    (Done on the finished figure rather than with ``plt.rc_context``: leaving an
-    rc_context resets matplotlib's interactive flag, and Jupyter then stops showing
-    the figures of later cells.)
-    """
-    for ax in fig.axes:
-        ax.title.set_fontsize(FONTS["title"])
-        ax.xaxis.label.set_fontsize(FONTS["label"])
-        ax.yaxis.label.set_fontsize(FONTS["label"])
-        ax.tick_params(labelsize=FONTS["ticks"])
-        legend = ax.get_legend()
-        if legend is not None:
-            for text in legend.get_texts():
-                text.set_fontsize(FONTS["legend"])
-    if getattr(fig, "_suptitle", None) is not None:
-        fig._suptitle.set_fontsize(FONTS["title"])
 
 METRIC_LABELS = {
     "component_std": "component std",
@@ -102,8 +101,6 @@ def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, point
     the components' 2-sd ellipses.  ``generations`` defaults to
     :func:`scatter_generations`.
     """
-    import matplotlib.pyplot as plt
-
     run = record.one(**selection)
     seed = int(run.get("seed", record.seed))
     gens = list(generations if generations is not None else scatter_generations(record))
@@ -115,9 +112,8 @@ def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, point
         x = sample_mixture(models[g], points, rng_for(seed, "figure", g))
         panels.append((f"generation {g}", x, models[g], c))
     nrow = math.ceil(len(panels) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(PAGE_WIDTH, PAGE_WIDTH / ncol * nrow + 0.4),
-                             sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = figure(record, grid=(nrow, ncol), height=PAGE_WIDTH / ncol, sharex=True,
+                       sharey=True, note=f"{points} fresh draws per panel; black: 2-sd ellipses")
     for ax, (title, x, model, color) in zip(axes.flat, panels):
         ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color=color, linewidths=0)
         if model is not None:
@@ -128,8 +124,6 @@ def plot_scatter_grid(record, generations: Sequence[int] | None = None, *, point
         ax.set_aspect("equal")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()
-    enlarge_fonts(fig)
-    profile_note(fig, record)
     return fig
 
 
@@ -138,13 +132,11 @@ def plot_protocol(record, **selection):
     scale); the spread of the components and of the whole mixture with the sampling-error
     drift of the whole (:func:`~collapse_utils.gmm.theory.expected_log_std_drift`, N = M);
     the lighter component's weight; the tails beside the mixture's overall std."""
-    import matplotlib.pyplot as plt
-
     gens = record.generations
     one = lambda key: record.metric(key, **selection)[0]  # noqa: E731
     M = int(record.settings["points"])
     light = one("weights")[:, -1]
-    fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 5.8))
+    fig, axes = figure(record, grid=(2, 2), height=2.9, note=f"one run, M = {M} points")
     ax1, ax2, ax3, ax4 = axes.flat
     ax1.plot(gens[1:], one("l2_to_gen0")[1:], color="C0")
     ax1.set_yscale("log")
@@ -157,6 +149,7 @@ def plot_protocol(record, **selection):
     theory(ax2, gens, np.exp(total[0] + gens * expected_log_std_drift(M)),
            label=f"one Gaussian, N = M = {M}")
     ax2.set_yscale("log")
+    _headroom(ax2)
     log_ticks(ax2)
     ax2.set(xlabel="generation", ylabel="standard deviation", title="Spread")
     ax2.legend(loc="lower left")
@@ -171,9 +164,8 @@ def plot_protocol(record, **selection):
     ax4.plot(gens, one("tail_3sd"), color="C4", label="tail coverage, 3 sd")
     ax4.axhline(1.0, color="0.5", linewidth=0.8)
     ax4.set(xlabel="generation", ylabel="relative to the original", title="Tails and spread")
-    ax4.legend(loc="best")
-    enlarge_fonts(fig)
-    profile_note(fig, record)
+    _headroom(ax4)
+    ax4.legend(loc="lower left")
     return fig
 
 
@@ -185,15 +177,16 @@ def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", 
     ``reference`` maps a metric to a list of (x, y, label) theory curves on its panel.
     With an odd number of panels, the empty slot holds the legend.
     """
-    import matplotlib.pyplot as plt
-
     if variant not in record.values("variant"):
         raise ValueError(f"variant must be one of {', '.join(record.values('variant'))}; "
                          f"got {variant!r}")
     gens = record.generations
     nrow = math.ceil(len(metrics) / 2)
     ncol = min(2, len(metrics))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(PAGE_WIDTH, 3.0 * nrow + 0.4), squeeze=False)
+    n_seeds = len(record.values("seed"))
+    fig, axes = figure(record, grid=(nrow, ncol), height=3.0,
+                       title=title or f"{variant}: median over {n_seeds} seeds, 10-90% band",
+                       note=f"M = {record.settings['points']} points per generation")
     for ax, key in zip(axes.flat, metrics):
         for r in record.values("regime"):
             y, x = sweep_metric(record, key, variant=variant, regime=r), gens
@@ -217,10 +210,6 @@ def plot_sweep(record, variant: str, metrics: Sequence[str] = ("component_std", 
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
         spare[0].legend(list(handles.values()), list(handles), loc="center")
-    n_seeds = len(record.values("seed"))
-    fig.suptitle(title or f"{variant}: median over {n_seeds} seeds, 10-90% band")
-    enlarge_fonts(fig)
-    profile_note(fig, record)
     return fig
 
 
@@ -250,15 +239,16 @@ def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to
     the verified share of a training set equals keep-real's real share while the model is
     at p_0 (:func:`~collapse_utils.gmm.curation.error_for_share`), where the two should meet.
     """
-    import matplotlib.pyplot as plt
-
     from .curation import error_for_share
 
     _same_sizes(verify, reference)
     last = int(verify.generations[-1])
     share = float(reference.settings["real_fraction"])
     e_share = error_for_share(share, float(verify.settings["verify_bound"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 3.5), squeeze=False)
+    n_seeds = len(verify.values("seed"))
+    fig, axes = figure(verify, grid=(1, len(metrics)), height=3.5,
+                       note=f"M = {verify.settings['points']}, {n_seeds} seeds, "
+                            "median and 10-90% band")
     for ax, key in zip(axes.flat, metrics):
         qs, y = _end_band(verify, key, "verifier_error")
         color = REGIME_COLORS["verify"]
@@ -281,11 +271,7 @@ def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to
             log_ticks(ax)
         ax.set(xlabel="verifier error rate $e$", ylabel=METRIC_LABELS.get(key, key),
                title=f"generation {last}")
-    axes.flat[0].legend(loc="center left")
-    n_seeds = len(verify.values("seed"))
-    enlarge_fonts(fig)
-    profile_note(fig, verify, f"M = {verify.settings['points']}, {n_seeds} seeds, "
-                              "median and 10-90% band")
+    _figure_legend(fig, axes.flat)
     return fig
 
 
@@ -294,8 +280,6 @@ def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_s
     ``correct`` ran, beside ``replace`` from ``reference``: median over seeds and a 10-90% band.
     The whole mixture's geometric-mean std carries its prediction for each gamma
     (:func:`~collapse_utils.gmm.curation.self_corrected_std`; gamma = 0 is replace's drift)."""
-    import matplotlib.pyplot as plt
-
     from .curation import self_corrected_std
 
     _same_sizes(correct, reference)
@@ -306,7 +290,9 @@ def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_s
     runs = [(r"replace ($\gamma$ = 0)", REGIME_COLORS["replace"], reference, dict(regime="replace"), 0.0)]
     runs += [(rf"self-correct, $\gamma$ = {g:g}", c, correct, dict(gamma=g), g)
              for g, c in zip(gammas, colors)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 3.5), squeeze=False)
+    n_seeds = len(correct.values("seed"))
+    fig, axes = figure(correct, grid=(1, len(metrics)), height=3.5,
+                       note=f"M = {M}, {n_seeds} seeds, median and 10-90% band")
     for ax, key in zip(axes.flat, metrics):
         for label, color, rec, sel, g in runs:
             y, x = sweep_metric(rec, key, **sel), gens
@@ -321,8 +307,5 @@ def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_s
             ax.set_yscale("log")
             log_ticks(ax)
         ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
-    axes.flat[0].legend(loc="lower left")
-    n_seeds = len(correct.values("seed"))
-    enlarge_fonts(fig)
-    profile_note(fig, correct, f"M = {M}, {n_seeds} seeds, median and 10-90% band")
+    _figure_legend(fig, axes.flat, ncol=4, last=("prediction",))
     return fig

@@ -5,12 +5,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import profile_note
+from ..plotting import PALETTE, REGIME_COLORS, figure, log_ticks
 from .selection import PAPER_TABLE, SELECTION_REGIMES_10D
 
 FLOOR = 1e-3   # a dispersion ratio below this is drawn at it ("collapsed")
-COLORS = {"replace": "#c0392b", "accumulate": "#2471a3", "select": "#641e16",
-          "accumulate-select": "#1b2631"}
+#: the plain regimes in their colours everywhere; each selecting one in a lighter colour of its
+#: own (Okabe-Ito: reddish purple beside replace's vermillion, sky blue beside accumulate's
+#: blue), and hatched (:data:`HATCHES`), so that the four read apart without colour vision too
+COLORS = {"replace": REGIME_COLORS["replace"], "accumulate": REGIME_COLORS["accumulate"],
+          "select": PALETTE[4], "accumulate-select": PALETTE[5]}
+HATCHES = {"select": "///", "accumulate-select": "///"}
 LABELS = {"select": "replace + select", "accumulate-select": "accumulate + select"}
 
 
@@ -20,13 +24,19 @@ def plot_selection_table(record):
     Log scale, values below :data:`FLOOR` drawn at it.  Returns the figure."""
     families = record.values("family")
     regimes = [r for r in SELECTION_REGIMES_10D if r in record.values("regime")]
-    fig, ax = plt.subplots(figsize=(7.0, 3.4), constrained_layout=True)
+    S = record.settings
+    fig, ax = figure(record, height=3.4,
+                     note=f"d = {S['dim']}, n = {S['points']}, keep {S['keep']:g}, "
+                          f"{int(record.generations[-1])} generations, {S['seeds']} "
+                          f"seed{'s' if S['seeds'] != 1 else ''}; "
+                          f"bottom row: below {FLOOR:g}")
     width = 0.8 / len(regimes)
     for i, fam in enumerate(families):
         for j, r in enumerate(regimes):
             x = i + (j - (len(regimes) - 1) / 2) * width
             ends = np.maximum(record.metric("dispersion_ratio", family=fam, regime=r)[:, -1], FLOOR)
-            ax.bar(x, ends.mean(), width * 0.9, bottom=0, color=COLORS[r], alpha=0.75,
+            ax.bar(x, ends.mean(), width * 0.9, bottom=0, color=COLORS[r], alpha=0.85,
+                   hatch=HATCHES.get(r), edgecolor="white", linewidth=0,
                    label=LABELS.get(r, r) if i == 0 else None)
             ax.plot(np.full(len(ends), x), ends, ".", color="0.2", ms=4)
             paper = PAPER_TABLE[fam][r]
@@ -37,12 +47,13 @@ def plot_selection_table(record):
     ax.axhline(1.0, color="0.4", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(families)), [f.replace("-", " ") for f in families])
     ax.set_ylabel(r"dispersion ratio at the last generation")
-    ax.legend(ncol=5, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    S = record.settings
-    profile_note(fig, record.profile, f"d = {S['dim']}, n = {S['points']}, keep {S['keep']:g}, "
-                 f"{int(record.generations[-1])} generations, {S['seeds']} seeds; "
-                 f"bottom row: below {FLOOR:g}")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    # in columns: replace and its selection, accumulate and its selection, the paper
+    handles, labels = ax.get_legend_handles_labels()
+    names = [LABELS.get(r, r) for r in ("replace", "select", "accumulate", "accumulate-select")]
+    order = [labels.index(n) for n in names if n in labels] + \
+        [i for i, lab in enumerate(labels) if lab not in names]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], ncol=3,
+              loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return fig
 
 
@@ -57,7 +68,9 @@ def plot_sampling_bias(record):
     lams = sorted(record.values("bias"), reverse=True)
     g = np.asarray(record.generations)
     colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(lams)))
-    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.8), constrained_layout=True)
+    fig, axes = figure(record, 3, height=2.8,
+                       note=f"{S['components']} modes, {S['points']} points per generation, "
+                            f"{S['seeds']} seeds, k = {S['k']}")
     for lam, color in zip(lams, colors):
         for ax, key in zip(axes, ("precision", "recall", "component_std")):
             v = record.metric(key, bias=lam)
@@ -68,14 +81,12 @@ def plot_sampling_bias(record):
                      label="theory" if lam == lams[0] else None)
     for ax, title in zip(axes, ("(a) precision (quality)", "(b) recall (diversity)",
                                 "(c) component sd")):
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.set_xlabel("generation")
     axes[0].set_ylim(0, 1.05)
     axes[1].set_ylim(0, 1.05)
     axes[2].set_yscale("log")
-    axes[1].legend(fontsize=8, loc="lower left")
-    axes[2].legend(fontsize=8, loc="lower left")
-    profile_note(fig, record.profile, f"{S['components']} modes, {S['points']} points per generation, "
-                 f"{S['seeds']} seeds, k = {S['k']}")
-    fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+    log_ticks(axes[2])
+    axes[1].legend(loc="lower left")
+    axes[2].legend(loc="lower left")
     return fig
