@@ -2,15 +2,15 @@
 
 Each simulated curve is the mean over chains (what the theory predicts) with a band
 from the 10% to the 90% quantile over chains; each closed form is drawn in the
-book's theory style.  Figures read the profile from the record.
+book's theory style.  Each figure starts with :func:`~collapse_utils.plotting.figure`,
+whose footer line gives the record's profile and sizes.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, generation_colors, profile_note, regime_label,
-                        theory)
+from ..plotting import REGIME_COLORS, figure, generation_colors, regime_label, theory
 from . import theory as th
 
 
@@ -20,6 +20,18 @@ def _band(ax, x, rec, color, label, **selection):
     lo, hi = rec.metric("test_error_q10", **selection)[0], rec.metric("test_error_q90", **selection)[0]
     ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
     return ax.plot(x, mean, color=color, label=label)[0]
+
+
+def _figure_legend(fig, axes, ncol: int = 3, last=()) -> None:
+    """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
+    in ``last``, the closed forms, at the end), so that no legend covers a panel's data."""
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
+    fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
+               ncol=min(ncol, len(labels)))
 
 
 def _sizes(rec):
@@ -40,7 +52,8 @@ def plot_regimes(rec):
     d, T, s = _sizes(rec)
     fits = gens + 1
     fixed = {**_one(rec, "verifier_error"), **_one(rec, "gamma")}
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(rec, 2, height=3.4,
+                       note=f"d = {d}, T = {T}, {rec.settings['chains']} chains, band 10-90%")
     bounded = [r for r in rec.values("regime") if r in ("accumulate", "accumulate-subsample")]
     for ax, regimes in zip(axes, (rec.values("regime"), bounded)):
         for r in regimes:
@@ -57,8 +70,7 @@ def plot_regimes(rec):
     axes[1].set_title("(b) the accumulating regimes")
     axes[0].legend()
     axes[1].legend(loc="upper left")
-    axes[1].set_ylim(0, 3.6 * th.accumulate_bound(d, T, s))
-    profile_note(fig, rec, f"d = {d}, T = {T}, {rec.settings['chains']} chains, band 10-90%")
+    axes[1].set_ylim(0, 4.6 * th.accumulate_bound(d, T, s))   # room for the legend
     return fig
 
 
@@ -68,7 +80,10 @@ def plot_strong_collapse(rec, generation: int = 1):
     ns = np.asarray(rec.values("samples"))
     shares = rec.values("synthetic_share")
     colors = generation_colors(range(len(shares)), len(shares) - 1)
-    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    fig, ax = figure(rec, height=4.2,
+                     note=f"d = {rec.settings['d']}, generator fitted on "
+                          f"{rec.settings['real_samples']} real pairs, "
+                          f"{rec.settings['chains']} chains, band 10-90%")
     for p, color in zip(shares, colors):
         pick = lambda name: np.array([rec.metric(name, samples=n, synthetic_share=p)[0, generation]
                                       for n in ns])
@@ -83,10 +98,10 @@ def plot_strong_collapse(rec, generation: int = 1):
     ax.set_xlabel("training pairs n")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("A constant share p of synthetic labels: a floor at $p^2|\\Delta|^2$ (dotted)")
-    ax.legend(ncol=2)
-    d = rec.settings["d"]
-    profile_note(fig, rec, f"d = {d}, generator fitted on {rec.settings['real_samples']} real pairs, "
-                           f"{rec.settings['chains']} chains")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "first-order theory")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], ncol=2,
+              loc="lower left")   # small n: every share's error is high there
     return fig
 
 
@@ -96,11 +111,15 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     gens = rec_replace.generations
     d, T, s = _sizes(rec_replace)
     fits = gens + 1
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(rec_replace, 2, height=3.4,
+                       note=f"d = {d}, T = {T}, {rec_replace.settings['chains']} chains, "
+                            "band 10-90%")
     ax = axes[0]
     _band(ax, gens, rec_replace, REGIME_COLORS["replace"], "replace", regime="replace")
     gammas = rec_gamma.values("gamma")
-    for g, color in zip(gammas, generation_colors(range(len(gammas)), len(gammas))):
+    # the strengths in shades of blue (light to dark), apart from verify's green in panel (b)
+    shades = plt.get_cmap("Blues")(np.linspace(0.45, 0.9, len(gammas)))
+    for g, color in zip(gammas, shades):
         _band(ax, gens, rec_gamma, color, f"self-correct, $\\gamma$ = {g:g}", gamma=g)
         theory(ax, gens, th.self_correct_error(fits, g, d, T, s),
                label="exact" if g == gammas[0] else None)
@@ -108,7 +127,6 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("generation")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(a) self-correction")
-    ax.legend()
     ax = axes[1]
     qs = np.asarray(rec_verify.values("verifier_error"))
     last = lambda name: np.array([rec_verify.metric(name, verifier_error=q)[0, -1] for q in qs])
@@ -125,15 +143,15 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("verifier error rate")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(b) verify: how good must the verifier be?")
-    ax.legend(loc="lower right")
-    profile_note(fig, rec_replace, f"d = {d}, T = {T}, {rec_replace.settings['chains']} chains, "
-                                   "band 10-90%")
+    _figure_legend(fig, axes, ncol=3, last=("exact",))
     return fig
 
 
 LOOP_COLORS = {"fully-synthetic": REGIME_COLORS["replace"],
                "synthetic-augmentation": REGIME_COLORS["keep-real"],
                "fresh-data": REGIME_COLORS["real"]}
+#: synthetic augmentation drawn wider, under the others: its curve can lie on fresh data's
+LOOP_WIDTHS = {"synthetic-augmentation": 3.4}
 
 
 def plot_loops(rec_loops, rec_share):
@@ -144,14 +162,16 @@ def plot_loops(rec_loops, rec_share):
     gens = rec_loops.generations
     M = rec_loops.settings["samples"]
     lam = rec_loops.values("synthetic_share")[0]
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    fig, axes = figure(rec_loops, 2, height=3.4,
+                       note=f"M = {M}, {rec_loops.settings['chains']} chains, band 10-90%")
     ax = axes[0]
     for loop in rec_loops.values("loop"):
         sel = dict(loop=loop, synthetic_share=lam)
         ax.fill_between(gens, rec_loops.metric("mean_error_q10", **sel)[0],
                         rec_loops.metric("mean_error_q90", **sel)[0], color=LOOP_COLORS[loop],
                         alpha=0.18, linewidth=0)
-        ax.plot(gens, rec_loops.metric("mean_error", **sel)[0], color=LOOP_COLORS[loop], label=loop)
+        ax.plot(gens, rec_loops.metric("mean_error", **sel)[0], color=LOOP_COLORS[loop], label=loop,
+                linewidth=LOOP_WIDTHS.get(loop))
         theory(ax, gens, loop_moments(loop, M, lam, int(gens[-1]))["mu2"],
                label="exact" if loop == "fully-synthetic" else None)
     ax.set_yscale("log")
@@ -159,7 +179,6 @@ def plot_loops(rec_loops, rec_share):
     ax.set_ylabel(r"squared error of the mean $\hat\mu_n^2$")
     ax.set_title(f"(a) three loops, $\\lambda$ = {lam:g}")
     ax.set_ylim(top=30 * max((int(gens[-1]) + 1) / M, 1e-9))
-    ax.legend(loc="upper left")
     ax = axes[1]
     shares = np.asarray(rec_share.values("synthetic_share"))
     last = int(rec_share.generations[-1])
@@ -168,17 +187,17 @@ def plot_loops(rec_loops, rec_share):
                                       for p in shares])
         ax.fill_between(shares, pick("mean_error_q10"), pick("mean_error_q90"),
                         color=LOOP_COLORS[loop], alpha=0.18, linewidth=0)
-        ax.plot(shares, pick("mean_error"), "o-", color=LOOP_COLORS[loop], markersize=4, label=loop)
+        ax.plot(shares, pick("mean_error"), "o-", color=LOOP_COLORS[loop], markersize=4, label=loop,
+                linewidth=LOOP_WIDTHS.get(loop))
         theory(ax, shares, [loop_moments(loop, M, p, last)["mu2"][-1] for p in shares],
                label="exact" if loop == rec_share.values("loop")[0] else None)
     ax.axhline((last + 1) / M, color=LOOP_COLORS["fully-synthetic"], linestyle="--", linewidth=1.2,
-               label="fully synthetic")
+               label=f"fully-synthetic at generation {last}")
     ax.axhline(1 / M, color="black", linestyle=":", linewidth=1.2, label="generation 0")
     ax.set_yscale("log")
     ax.set_xlabel(r"share $\lambda$ of generated samples")
     ax.set_ylabel(r"$\hat\mu^2$ at generation " + str(last))
     ax.set_title(f"(b) generation {last} against $\\lambda$")
     ax.set_ylim(top=30 * max((last + 1) / M, 1e-9))
-    ax.legend(loc="upper left")
-    profile_note(fig, rec_loops, f"M = {M}, {rec_loops.settings['chains']} chains, band 10-90%")
+    _figure_legend(fig, axes, ncol=3, last=("exact",))
     return fig

@@ -4,19 +4,22 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import REGIME_COLORS, profile_note, theory
+from ..plotting import REGIME_COLORS, figure, theory
 
 
 def plot_verifier_bias(verified, replaced=None):
     """|beta_t - beta*|^2 against the generation, one colour per verifier bias a: mean over
     chains (line), +- 2 standard errors (band), the population map with its noise floor
-    (dashed), the verifier's own error d a^2 (dotted); ``replaced`` (no verifier) in red.
+    (dashed), the verifier's own error d a^2 (dotted); ``replaced`` (no verifier) in replace's
+    colour.
     Log scale.  Returns the figure."""
     S = verified.settings
     g = np.asarray(verified.generations)
     biases = verified.values("verifier_bias")
     colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(biases)))
-    fig, ax = plt.subplots(figsize=(6.8, 3.6), constrained_layout=True)
+    fig, ax = figure(verified, height=3.6,
+                     note=f"d = {S['d']}, {S['real']} real pairs, {S['samples']} verified pairs "
+                          f"per generation, {S['chains']} chains; dotted: d a²")
     for a, color in zip(biases, colors):
         sel = dict(verifier_bias=a)
         if "regime" in verified.axes:
@@ -34,8 +37,8 @@ def plot_verifier_bias(verified, replaced=None):
     ax.set_yscale("log")
     ax.set_xlabel("generation")
     ax.set_ylabel(r"$|\beta_t - \beta^*|^2$")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    profile_note(fig, verified.profile, f"d = {S['d']}, {S['real']} real pairs, {S['samples']} verified "
-                 f"pairs per generation, {S['chains']} chains; dotted: d a²")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    handles, labels = ax.get_legend_handles_labels()   # the population map after the biases
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "population map")
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], ncol=3,
+               loc="outside upper center")
     return fig
