@@ -409,16 +409,19 @@ def as_comparison(table) -> Comparison:
 
 def plot_across(table, ax=None):
     """A heat map: families down, regimes across, each cell's normalised value written in it
-    (replace = 1, no distance gained = 0); n/a cells grey.  Returns the figure."""
+    (replace = 1, no distance gained = 0); n/a cells grey.  The footer names the stand-ins
+    that ran and the profile.  ``ax``: draw into it instead (the caller's figure then says
+    the profile and the stand-ins).  Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
-    from .plotting import PAGE_WIDTH, profile_note, regime_label, stand_in_title
+    from .plotting import figure, regime_label
 
     comp = as_comparison(table)
     if ax is None:
-        # constrained layout keeps the long row labels inside the page's width
-        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.7 * len(comp.rows) + 2.0), layout="constrained")
+        short = "; ".join(f"{s} ({f})" for f, s in comp.stand_ins().items())
+        _, ax = figure(comp.profile, height=0.7 * len(comp.rows) + 1.5, stand_in=short or None,
+                       note="n/a: no such regime in the experiment")
     fig = ax.figure
     values = np.array([[c.value for c in r.cells.values()] for r in comp.rows], dtype=float)
     norm, cmap = Normalize(0.0, 1.0), plt.get_cmap("Reds").with_extremes(bad="#eeeeee")
@@ -432,15 +435,14 @@ def plot_across(table, ax=None):
         if r.pipeline_check:   # its values exercise the code, they do not measure collapse
             ax.add_patch(plt.Rectangle((-0.5, i - 0.5), len(comp.regimes), 1.0, facecolor="white",
                                        alpha=0.7, hatch="///", edgecolor="0.6", linewidth=0))
-    ax.set_xticks(range(len(comp.regimes)),
-                  [textwrap.fill(regime_label(g).replace("-", "- "), 11).replace("- ", "-")
-                   for g in comp.regimes])
+    # the column names slanted: seven of them, some long, do not fit side by side at 9 pt
+    ax.set_xticks(range(len(comp.regimes)), [regime_label(g) for g in comp.regimes],
+                  rotation=45, ha="left", rotation_mode="anchor")
     names = [r.label + (f"\n{textwrap.fill(r.short, 24)}" if r.short else "")
              + ("\n(cannot show collapse)" if r.pipeline_check else "")
              for r in comp.rows]
     ax.set_yticks(range(len(comp.rows)), names)
-    ax.tick_params(axis="both", length=0, labelsize=9.5)
-    ax.tick_params(axis="x", labelsize=9.5 if len(comp.regimes) <= 5 else 8)   # 7 columns: smaller
+    ax.tick_params(axis="both", length=0, labelsize=9)
     ax.xaxis.tick_top()
     ax.grid(False)
     ax.set_xticks(np.arange(len(comp.regimes) + 1) - 0.5, minor=True)
@@ -451,12 +453,5 @@ def plot_across(table, ax=None):
         spine.set_visible(False)
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, extend="both")
     bar.set_label("distance gained since generation 0,\nas a share of replace's", fontsize=9)
-    short = "; ".join(f"{s} ({f})" for f, s in comp.stand_ins().items())
-    title = stand_in_title("One scale across families", short or None)
-    # wrapped so that a long stand-in line stays inside the page's width
-    title = "\n".join(textwrap.fill(line, 64) for line in title.split("\n"))
-    ax.set_title(title, fontsize=11, pad=8)
-    profile_note(fig, comp.profile, "n/a: no such regime in the experiment")
-    if fig.get_layout_engine() is not None:
-        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    ax.set_title("One scale across families", pad=8)
     return fig
