@@ -33,6 +33,9 @@ REGIME_COLORS = {
     "verify": "#CC79A7",
     "self-correct": "#9A7B00",
     "real": "#555555",
+    # the selection regimes (Qiao et al.): drawn with replace and accumulate, never with verify
+    "select": "#CC79A7",
+    "accumulate-select": "#56B4E9",
 }
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, zorder=5)
 

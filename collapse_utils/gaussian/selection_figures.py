@@ -7,10 +7,9 @@ import numpy as np
 from ..plotting import REGIME_COLORS, figure, log_ticks, regime_label, theory
 from .selection import SELECTION_CHOICES, selection_theory
 
-#: the selection regimes' colours: each plain regime's (vermillion, blue), a darker shade of the
-#: same hue when selected (still apart from the black theory lines)
-SELECTION_COLORS = {**{r: REGIME_COLORS[r] for r in ("replace", "accumulate")},
-                    "select": "#993D00", "accumulate-select": "#00507F"}
+#: the selection regimes' colours, as in every figure of the book (plotting.REGIME_COLORS)
+SELECTION_COLORS = {r: REGIME_COLORS[r] for r in ("replace", "accumulate", "select",
+                                                 "accumulate-select")}
 SELECTION_LABELS = {"select": "replace + select", "accumulate-select": "accumulate + select"}
 FLOOR = 1e-6   # the lowest dispersion ratio drawn (replace + select falls past it at once)
 

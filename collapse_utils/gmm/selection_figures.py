@@ -5,15 +5,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import PALETTE, REGIME_COLORS, figure, log_ticks
+from ..plotting import REGIME_COLORS, figure, log_ticks
 from .selection import PAPER_TABLE, SELECTION_REGIMES_10D
 
 FLOOR = 1e-3   # a dispersion ratio below this is drawn at it ("collapsed")
 #: the plain regimes in their colours everywhere; each selecting one in a lighter colour of its
 #: own (Okabe-Ito: reddish purple beside replace's vermillion, sky blue beside accumulate's
 #: blue), and hatched (:data:`HATCHES`), so that the four read apart without colour vision too
-COLORS = {"replace": REGIME_COLORS["replace"], "accumulate": REGIME_COLORS["accumulate"],
-          "select": PALETTE[4], "accumulate-select": PALETTE[5]}
+COLORS = {r: REGIME_COLORS[r] for r in ("replace", "accumulate", "select", "accumulate-select")}
 HATCHES = {"select": "///", "accumulate-select": "///"}
 LABELS = {"select": "replace + select", "accumulate-select": "accumulate + select"}
 
