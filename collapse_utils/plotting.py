@@ -205,6 +205,19 @@ def figure(record=None, n: int = 1, *, note: str = "", stand_in: str | None = No
     return fig, axes
 
 
+def figure_legend(fig, axes, ncol: int = 3, last: Sequence[str] = ()) -> None:
+    """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
+    in ``last``, e.g. a theory, at the end), so that no legend covers a panel's data.  Above,
+    not below: below, the saved image's tight box would put it on the footer line."""
+    handles = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
+    fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
+               ncol=min(ncol, len(labels)))
+
+
 def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH, **subplot_kw):
     """(figure, axes) of ``n`` panels at the page's width: one or two in a row, three in two
     rows (two above, one full-width below) and four in a 2 x 2 grid, so that no panel is
@@ -212,7 +225,8 @@ def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH, **subplot_kw)
     if n == 3:
         fig = plt.figure(figsize=(width, 2 * height))
         grid = fig.add_gridspec(2, 2)
-        axes = [fig.add_subplot(grid[0, 0], **subplot_kw), fig.add_subplot(grid[0, 1], **subplot_kw),
+        axes = [fig.add_subplot(grid[0, 0], **subplot_kw),
+                fig.add_subplot(grid[0, 1], **subplot_kw),
                 fig.add_subplot(grid[1, :], **subplot_kw)]
         return fig, np.array(axes, dtype=object)
     rows = 2 if n == 4 else 1

@@ -10,11 +10,10 @@ import numpy as np
 from ..plotting import (REGIME_COLORS, THEORY_STYLE, figure, generation_colors, log_ticks,
                         regime_label, theory)
 from .experiment import absorption_times, final_fixed, p0_of
-from .report import forgetting_times
+from .report import forgetting_curves, forgetting_times
 from .theory import (absorption_time_pmf, binomial_interval, expected_gini_simpson,
                      expected_support, mean_absorption_time_diffusion, mean_absorption_time_exact,
-                     one_step_survival, survival_lower_bound, survival_probability,
-                     survival_upper_bound)
+                     one_step_survival, survival_probability)
 
 
 def interval_band(ax, x, successes, trials, *, label=None, color=None, level=0.95, **kw):
@@ -218,12 +217,7 @@ def plot_forgetting(record, states=(1, 4, 19), counts=None, sizes=(50, 200, 800)
     10 from 1 to 20), for each M of ``sizes``: exact (dots) and the upper bound's (dotted), with
     the lower bound's M q / ln 2 and the diffusion's 2 M q / ln 2.  Returns the figure."""
     counts = np.geomspace(1, 20, 10) if counts is None else np.asarray(counts, dtype=float)
-    p0, M, chains = p0_of(record), record.settings["M"], record.settings["chains"]
-    present = record.metric("survival", regime="replace")[0].T   # (states, generations)
-    k = record.generations + 1                                   # generation g is fit g + 1
-    exact = survival_probability(p0, M, int(k[-1]))[:, 1:]
-    lower = survival_lower_bound(p0[:, None], M, k)
-    upper = survival_upper_bound(p0, M, int(k[-1]))[:, 1:]
+    p0, M, chains, present, k, exact, lower, upper = forgetting_curves(record).values()
     times = forgetting_times(counts, sizes)
     fig, (ax, bx) = figure(record, 2, height=4.2,
                            note=f"(a) M = {M}, {chains} chains, band 95% over chains")

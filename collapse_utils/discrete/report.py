@@ -299,12 +299,7 @@ def beyond_forgetting(rec, state: int = 19, counts=None, sizes=(50, 200, 800)) -
     * ``up_slack``: the smallest upper-bound time - exact time over the sizes and counts
     """
     counts = np.geomspace(1, 20, 10) if counts is None else np.asarray(counts, dtype=float)
-    p0, M, chains = p0_of(rec), rec.settings["M"], rec.settings["chains"]
-    present = rec.metric("survival", regime="replace")[0].T   # (states, generations)
-    k = rec.generations + 1                                   # generation g is fit g + 1
-    exact = survival_probability(p0, M, int(k[-1]))[:, 1:]
-    lower = survival_lower_bound(p0[:, None], M, k)
-    upper = survival_upper_bound(p0, M, int(k[-1]))[:, 1:]
+    p0, M, chains, present, k, exact, lower, upper = forgetting_curves(rec).values()
     times = forgetting_times(counts, sizes)
     per_copy = {m: times[m][0] / counts for m in sizes}
     sd = np.sqrt(exact * (1 - exact) / chains)
@@ -340,6 +335,20 @@ def beyond_forgetting(rec, state: int = 19, counts=None, sizes=(50, 200, 800)) -
         "low_slack": min(np.min(times[m][0] + 1 - counts / np.log(2)) for m in sizes),
         "up_slack": min(np.min(times[m][1] - times[m][0]) for m in sizes),
     })
+
+
+def forgetting_curves(rec) -> dict:
+    """The survival curves of the forgetting section, from the ``discrete`` record (``replace``):
+    ``p0``, ``M``, ``chains``; ``present`` (states x generations: the chains' share holding each
+    state), ``k`` (fit number: generation g is fit g + 1) and the exact survival, Suresh et al.'s
+    lower and the genealogy's upper bound at those fits (states x fits)."""
+    p0, M = p0_of(rec), rec.settings["M"]
+    k = rec.generations + 1
+    return {"p0": p0, "M": M, "chains": rec.settings["chains"],
+            "present": rec.metric("survival", regime="replace")[0].T, "k": k,
+            "exact": survival_probability(p0, M, int(k[-1]))[:, 1:],
+            "lower": survival_lower_bound(p0[:, None], M, k),
+            "upper": survival_upper_bound(p0, M, int(k[-1]))[:, 1:]}
 
 
 def forgetting_times(counts, sizes=(50, 200, 800), fits: int = 200) -> dict:

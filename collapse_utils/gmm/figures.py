@@ -14,23 +14,11 @@ from typing import Sequence
 import numpy as np
 
 from ..loop import load_generation, rng_for
-from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, figure, generation_colors, log_ticks,
-                        regime_label, theory)
+from ..plotting import (PAGE_WIDTH, REGIME_COLORS, band, figure, figure_legend, generation_colors,
+                        log_ticks, regime_label, theory)
 from .experiment import SCATTER_GENERATIONS, run_real_data
 from .mixture import as_mixture, sample_mixture
 from .theory import expected_log_std_drift
-
-
-def _figure_legend(fig, axes, ncol: int = 3, last: Sequence[str] = ()) -> None:
-    """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
-    in ``last``, e.g. a prediction, at the end), so that no legend covers a panel's data."""
-    handles = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
-    fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
-               ncol=min(ncol, len(labels)))
 
 
 def _headroom(ax, share: float = 0.3) -> None:
@@ -271,7 +259,7 @@ def plot_verifier_transition(verify, reference, metrics: Sequence[str] = ("l2_to
             log_ticks(ax)
         ax.set(xlabel="verifier error rate $e$", ylabel=METRIC_LABELS.get(key, key),
                title=f"generation {last}")
-    _figure_legend(fig, axes.flat)
+    figure_legend(fig, axes.flat)
     return fig
 
 
@@ -307,5 +295,5 @@ def plot_self_correct(correct, reference, metrics: Sequence[str] = ("total_geo_s
             ax.set_yscale("log")
             log_ticks(ax)
         ax.set(xlabel="generation", ylabel=METRIC_LABELS.get(key, key))
-    _figure_legend(fig, axes.flat, ncol=4, last=("prediction",))
+    figure_legend(fig, axes.flat, ncol=4, last=("prediction",))
     return fig

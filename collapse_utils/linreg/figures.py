@@ -10,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import REGIME_COLORS, figure, generation_colors, regime_label, theory
+from ..plotting import REGIME_COLORS, figure, figure_legend, generation_colors, regime_label, theory
 from . import theory as th
 
 
@@ -20,18 +20,6 @@ def _band(ax, x, rec, color, label, **selection):
     lo, hi = rec.metric("test_error_q10", **selection)[0], rec.metric("test_error_q90", **selection)[0]
     ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
     return ax.plot(x, mean, color=color, label=label)[0]
-
-
-def _figure_legend(fig, axes, ncol: int = 3, last=()) -> None:
-    """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
-    in ``last``, the closed forms, at the end), so that no legend covers a panel's data."""
-    handles = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
-    fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
-               ncol=min(ncol, len(labels)))
 
 
 def _sizes(rec):
@@ -143,7 +131,7 @@ def plot_curation(rec_gamma, rec_verify, rec_replace):
     ax.set_xlabel("verifier error rate")
     ax.set_ylabel(r"excess risk $|\hat w - w^*|^2$")
     ax.set_title("(b) verify: how good must the verifier be?")
-    _figure_legend(fig, axes, ncol=3, last=("exact",))
+    figure_legend(fig, axes, ncol=3, last=("exact",))
     return fig
 
 
@@ -199,5 +187,5 @@ def plot_loops(rec_loops, rec_share):
     ax.set_ylabel(r"$\hat\mu^2$ at generation " + str(last))
     ax.set_title(f"(b) generation {last} against $\\lambda$")
     ax.set_ylim(top=30 * max((last + 1) / M, 1e-9))
-    _figure_legend(fig, axes, ncol=3, last=("exact",))
+    figure_legend(fig, axes, ncol=3, last=("exact",))
     return fig
