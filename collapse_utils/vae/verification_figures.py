@@ -5,7 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..loop import rng_for
-from ..plotting import REGIME_COLORS, profile_note
+from ..plotting import REGIME_COLORS, figure
+from .data import stand_in_label
 
 
 def _tag(digits) -> str:
@@ -70,17 +71,23 @@ def real_solid_ink(rec) -> float:
 
 def plot_vae_verifier(rec):
     """Three panels against the generation, one colour per verifier (the real digits it learned
-    from), red without one: (a) the share of samples the overlay reader recognises, (b) the
-    median share of their ink that is solid (sharpness), (c) the digit reader's class entropy.
-    Mean over seeds (line) and their range (band); grey dotted: held-out real digits.  Returns
-    the figure."""
+    from; blues, darker for more digits), vermillion without one: (a) the share of samples the
+    overlay reader recognises, (b) the median share of their ink that is solid (sharpness),
+    (c) the digit reader's class entropy.  Mean over seeds (line) and their range (band); grey
+    dotted: held-out real digits.  Returns the figure."""
     S = rec.settings
     g = np.asarray(rec.generations)
     verifiers = [d for d in rec.values("verifier_digits") if d]
-    colors = dict(zip(verifiers, plt.get_cmap("viridis")(np.linspace(0.15, 0.8, len(verifiers)))))
+    # blues, darker for a verifier of more digits: apart from the vermillion of no verifier
+    colors = dict(zip(verifiers, plt.get_cmap("Blues")(np.linspace(0.5, 0.95, len(verifiers)))))
     colors[0] = REGIME_COLORS["replace"]
     one = dict(verifier_digits=rec.values("verifier_digits")[0], seed=rec.values("seed")[0])
-    fig, axes = plt.subplots(1, 3, figsize=(7.0, 3.0), constrained_layout=True)
+    seeds = f"{S['seeds']} seed{'s' if S['seeds'] != 1 else ''}"
+    fig, axes = figure(rec, grid=(1, 3), height=2.9, stand_in=stand_in_label(rec.stand_in),
+                       note=f"{S['n_real']} real digits at generation 0, then the best "
+                            f"{100 * S['keep']:g}% of decoded images, {S['samples']} per "
+                            f"generation; mean over {seeds}, band: their range")
+    axes = axes[0]
     panels = ((axes[0], "recognisable", rec.fact("real_recognisable", **one), "recognisable share",
                "(a) what it checks", (0, 1.02)),
               (axes[1], "solid_ink", real_solid_ink(rec), "solid ink (median share)",
@@ -94,20 +101,17 @@ def plot_vae_verifier(rec):
             ax.fill_between(g, m.min(axis=0), m.max(axis=0), color=colors[digits], alpha=0.25,
                             linewidth=0)
             ax.plot(g, m.mean(axis=0), color=colors[digits], marker="o", markersize=3, label=name)
-        ax.axhline(real, color="0.4", linestyle=":", linewidth=1.2, label="real digits")
+        ax.axhline(real, color=REGIME_COLORS["real"], linestyle=":", linewidth=1.2,
+                   label="real digits")
         ax.set_xlabel("generation")
         ax.set_ylabel(label)
         ax.set_xticks(g)
         ax.set_ylim(*ylim)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8.5,
-               bbox_to_anchor=(0.5, 0.045))
-    profile_note(fig, rec.profile, f"{S['n_real']} real digits at generation 0, then the best "
-                 f"{100 * S['keep']:g}% of decoded images, {S['samples']} per generation; "
-                 f"{S['seeds']} seeds")
-    fig.get_layout_engine().set(rect=(0, 0.15, 1, 0.85))
+    fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 4))
     return fig
+
 
 def verifier_samples(rec, digits: int, generation: int, n: int = 12, seed: int | None = None):
     """n images (n, 28, 28) decoded by the saved ``generation`` of the chain of the verifier of
@@ -138,14 +142,15 @@ def plot_verifier_samples(rec, n: int = 12):
     for digits in rec.values("verifier_digits"):
         name = "no verifier" if digits == 0 else f"verifier of {digits:,}"
         rows.append((f"{name}, gen. {G}", verifier_samples(rec, digits, G, n)))
-    fig, axes = plt.subplots(len(rows), 1, figsize=(6.8, 0.62 * len(rows) + 0.3))
-    for ax, (label, images) in zip(axes, rows):
+    fig, axes = figure(rec, grid=(len(rows), 1), height=0.62,
+                       stand_in=stand_in_label(rec.stand_in),
+                       note=f"the same {n} latents in every row, seed {rec.values('seed')[0]}")
+    for ax, (label, images) in zip(axes[:, 0], rows):
         ax.imshow(np.concatenate(list(images), axis=1), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
         for side in ax.spines.values():
             side.set_visible(False)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(left=0.2, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
     return fig
