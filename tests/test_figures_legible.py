@@ -402,3 +402,42 @@ def test_a_figure_fits_the_page_and_its_text_reads(name):
         assert np.isfinite(width)
     finally:
         plt.close("all")
+
+
+# ----------------------------------------------------------------------------- one convention
+def test_every_figure_starts_with_plotting_figure():
+    """No module or notebook starts a figure but ``plotting.figure`` (issue #25 §2): no
+    ``plt.subplots``/``plt.figure``, no ``tight_layout`` and no footer helper of its own."""
+    found = [f"{label}: {m.group(0)}" for label, src in _sources()
+             if not label.startswith("collapse_utils/plotting.py")
+             for m in re.finditer(r"plt\.(subplots|figure)\(|tight_layout\(|profile_note\(", src)]
+    assert not found, "figures started outside plotting.figure:\n" + "\n".join(found)
+
+
+def test_the_footer_names_the_stand_in_and_the_profile_once():
+    import types
+
+    import matplotlib.pyplot as plt
+    import matplotlib.text
+
+    from collapse_utils.plotting import NOTE_PT, PAGE_WIDTH, figure
+
+    stand_in = types.SimpleNamespace(profile="default", stand_in="a tiny model on Python docs",
+                                     facts={"label": "tiny on docs"})
+    paper = types.SimpleNamespace(profile="paper", stand_in=None, facts={})
+    for rec, n, want in ((stand_in, 3, "STAND-IN: tiny on docs · profile: default · 2 seeds"),
+                         ([paper, stand_in], 2, "STAND-IN: tiny on docs · profile: paper · 2 seeds"),
+                         (paper, 1, "profile: paper · 2 seeds")):
+        fig, _ = figure(rec, n, note="2 seeds", title="t")
+        texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+        footer = [t for t in fig.texts if t.get_text().startswith(("STAND-IN", "profile"))]
+        assert len(footer) == 1 and footer[0].get_fontsize() >= NOTE_PT
+        assert " ".join(footer[0].get_text().split()) == want
+        assert sum("STAND-IN" in t for t in texts) == (1 if "STAND" in want else 0)
+        assert fig.get_size_inches()[0] == PAGE_WIDTH
+        plt.close(fig)
+    fig, _ = figure(stand_in, note="x " * 200)   # a long note wraps within the page's width
+    fig.canvas.draw()
+    footer = fig.texts[0].get_window_extent().transformed(fig.dpi_scale_trans.inverted())
+    assert footer.width <= PAGE_WIDTH and footer.y1 <= 0.01   # under the panels, not on them
+    plt.close(fig)
