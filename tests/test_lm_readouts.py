@@ -201,6 +201,14 @@ def test_report_and_findings_follow_the_numbers():
     assert lm_report.recorded_summary(None) == "This build holds no larger recorded run."
     line = lm_report.recorded_summary(rec)
     assert " shows 5 of them" in line and lm_report.what_ran(rec) in line
+    import report_keys
+
+    numbers = lm_report.recorded(rec)
+    report_keys.check_report({lm_report.recorded: numbers}, kinds=(int, float, str))
+    assert numbers["shown"] == 5 and numbers["keep"].startswith("keeping 10% real data held")
+    assert numbers["tail"].startswith("the tail grew")
+    assert lm_report.recorded(close)["keep"].startswith("keeping 10% real data did not")
+    assert lm_report.recorded(None) == {}
 
 
 def test_example_and_protocol_numbers_are_documented_and_read_the_records():

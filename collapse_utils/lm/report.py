@@ -106,6 +106,42 @@ def findings(rec, numbers: dict | None = None) -> list[dict]:
     ]
 
 
+def recorded(rec) -> dict:
+    """Section "A larger recorded run": the numbers its prose quotes, from the recorded run
+    (:func:`report`, means over seeds), or an empty dict when the build holds none.
+
+    last: its last generation
+    blocks: training blocks per generation
+    seeds: seeds per setting
+    tp0: test perplexity at generation 0
+    tp_b: test perplexity at the last generation, setting (b)
+    tp_c: the same, setting (c)
+    rise_gap: setting (b)'s rise minus setting (c)'s
+    rise_spread: the larger range of the two settings' rises over seeds
+    keep: a sentence: whether keeping 10% real held the rise back by more than that spread
+    tail0: share of generation 0's written blocks above the real data's 95th percentile
+    tail_b: the same at the last generation, setting (b)
+    tail: a sentence: whether that tail grew
+    dist0: distinct tokens of generation 0's written blocks
+    dist_b: the same at the last generation, setting (b)
+    dist_c: the same, setting (c)
+    shown: how many of :func:`findings` the run shows
+    """
+    if rec is None:
+        return {}
+    n = report(rec)
+    keep = (f"keeping 10% real data held the rise back by more than the seeds' spread (gap "
+            f"{n['rise_gap']:.2f} against {n['rise_spread']:.2f})" if n["held"] else
+            f"keeping 10% real data did not hold the rise back by more than the seeds' spread "
+            f"(gap {n['rise_gap']:.2f} against {n['rise_spread']:.2f})")
+    tail = ("the tail grew, as in the paper's Fig. 1b" if n["tail_b"] > n["tail0"] else
+            "the tail did not grow at this size, unlike the paper's Fig. 1b")
+    out = {k: n[k] for k in ("last", "blocks", "seeds", "tp0", "tp_b", "tp_c", "rise_gap",
+                             "rise_spread", "tail0", "tail_b", "dist0", "dist_b", "dist_c")}
+    return {**out, "keep": keep, "tail": tail,
+            "shown": sum(bool(f["shown"]) for f in findings(rec, n))}
+
+
 def recorded_summary(recorded) -> str:
     """One sentence for the chapter's box: what the larger recorded run is and how many of the
     paper's findings (:func:`findings`) it shows, or that the build holds none."""
