@@ -166,7 +166,8 @@ def fake_record(tp_b, tp_c, seeds=2):
                  "own_perplexity": [None] + [5.0 - g for g in gens[1:]]}
             runs.append({"regime": regime, "seed": seed, "metrics": m, "facts": {}})
     data = {"format": cu.record.FORMAT, "experiment": "lm", "profile": "default", "seed": 0,
-            "settings": {"seeds": seeds, "train_blocks": 32, "block_size": 64, "batch_size": 4},
+            "settings": {"seeds": seeds, "train_blocks": 32, "block_size": 64, "batch_size": 4,
+                         "real_fraction": 0.1},
             "axes": {"regime": ["replace", "keep-real"], "seed": list(range(seeds))},
             "stand_in": "a stand-in", "facts": {"epochs": 2, "zero_shot_perplexity": 30.0,
                                                 "model_name": "m", "data_name": "d",
@@ -206,6 +207,7 @@ def test_report_and_findings_follow_the_numbers():
     numbers = lm_report.recorded(rec)
     report_keys.check_report({lm_report.recorded: numbers}, kinds=(int, float, str))
     assert numbers["shown"] == 5 and numbers["keep"].startswith("keeping 10% real data held")
+    assert numbers["real_blocks"] == 3   # 10% of 32
     assert numbers["tail"].startswith("the tail grew")
     assert lm_report.recorded(close)["keep"].startswith("keeping 10% real data did not")
     assert lm_report.recorded(None) == {}

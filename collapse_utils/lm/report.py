@@ -112,6 +112,7 @@ def recorded(rec) -> dict:
 
     last: its last generation
     blocks: training blocks per generation
+    real_blocks: the real blocks setting (c) keeps in each generation's training set
     seeds: seeds per setting
     tp0: test perplexity at generation 0
     tp_b: test perplexity at the last generation, setting (b)
@@ -139,6 +140,7 @@ def recorded(rec) -> dict:
     out = {k: n[k] for k in ("last", "blocks", "seeds", "tp0", "tp_b", "tp_c", "rise_gap",
                              "rise_spread", "tail0", "tail_b", "dist0", "dist_b", "dist_c")}
     return {**out, "keep": keep, "tail": tail,
+            "real_blocks": round(float(rec.settings["real_fraction"]) * n["blocks"]),
             "shown": sum(bool(f["shown"]) for f in findings(rec, n))}
 
 
