@@ -438,6 +438,7 @@ declare(Claim(
     id="zipf-tail-floor",
     sentence="Cutting a Zipf law's tail at rank k floors the scaling law: the test error stops "
              "falling at the mass beyond k.", source="Dohmatob et al. 2024 (A tale of tails)",
-    stated="the test error plateaus", chapter="book/curation",
+    stated="the test error plateaus: E ~ T^-(1-1/beta) + k^-(beta-1) (Theorem 2.1)",
+    chapter="book/curation",
     anchor="when-curation-fails-a-cut-tail-changes-the-scaling-law", runs=(TAILS,),
     measure=_tails, sense=">", rel=0.1, k=0.0, required=_req(REPRODUCED), fmt=".3g"))

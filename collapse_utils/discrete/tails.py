@@ -13,7 +13,8 @@ The first sum is the clean scaling law; with no cut it behaves like T^-(1 - 1/be
 item of rank i is missed while T p_i < 1, i.e. for i > T^(1/beta), whose mass is about
 T^-(beta - 1)/beta; this book's derivation from the exact sum).  The second is a floor set by
 k, about k^-(beta - 1) / ((beta - 1) zeta(beta)): more data stop helping once T^(1/beta)
-reaches k.
+reaches k.  The paper's Theorem 2.1 states the same law up to constants,
+E ~ T^-c + k^-(beta - 1) with c = 1 - 1/beta; the constants are this book's.
 
 The generational loop (experiment ``zipf-tails``): generation 0 memorises T samples of the cut
 teacher; generation g + 1 memorises T samples that generation g emits with top-k sampling
