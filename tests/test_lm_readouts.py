@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -108,7 +109,9 @@ def test_cpu_precision_is_measured_once_and_remembered(tmp_path, monkeypatch):
     first = speed.choose_cpu_precision("auto", config)
     again = speed.choose_cpu_precision("auto", config)
     assert first[0] == again[0] == "bf16" and len(calls) == 1     # remembered in the cache
-    assert first[1]["how"] == "measured now" and again[1]["how"].startswith("measured earlier")
+    # the same fact whether this run measured or read it: a record's runs share it (from an
+    # empty cache the first run measures and the others read, and the chapter reads the fact)
+    assert first[1] == again[1] and first[1]["how"] == speed.MEASURED
     assert list((tmp_path / "lm").glob("precision-*.json"))
 
 
@@ -277,6 +280,25 @@ def test_compare_to_record_finds_a_number_the_code_does_not_compute(tmp_path, mo
     assert figures.load_recorded(tmp_path / "nowhere") == (None, None)
     monkeypatch.chdir(tmp_path)   # as a notebook of book/ reads "book/records": from book/ itself
     assert figures.load_recorded("book/records")[1] == made
+
+
+def test_a_figure_names_the_recorded_runs_own_model(tmp_path, monkeypatch):
+    """The dashed lines of the book's recorded run are named in the footer by their own model and
+    sizes; the footer's one STAND-IN stays the live run's."""
+    recorded, _ = figures.load_recorded(ROOT / figures.RECORDS)
+    if recorded is None:
+        pytest.skip(f"no recorded run under {figures.RECORDS}")
+    monkeypatch.setenv("COLLAPSE_CACHE", str(tmp_path))
+    live = cu.run("lm", regime=["replace"], seeds=1, generations=1, **SMALL)
+    for fig in (figures.plot_test_perplexity(live, recorded=recorded),
+                figures.plot_readouts(live, recorded=recorded)):
+        footer = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+        s = recorded.settings
+        assert (f"dashed: the recorded run ({figures.short_label(recorded)}, "
+                f"{s['train_blocks']} training blocks, {s['seeds']} seeds, generations 0-"
+                f"{max(recorded.generations)})") in footer, footer
+        assert footer.count("STAND-IN: ") == 1 and f"STAND-IN: {figures.short_label(live)}" in footer
+        plt.close(fig)
 
 
 def test_the_books_recorded_run_is_what_the_code_computes(tmp_path, monkeypatch):

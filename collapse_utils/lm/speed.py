@@ -123,10 +123,15 @@ def measure_precisions(config) -> dict:
     return {"precision": choice, "gflops": rates, "rows": list(TIMED_ROWS), "cpu": cpu_name()}
 
 
+#: how an ``auto`` precision was chosen: the same words whether this run measured it or read
+#: an earlier run's measurement, so that every run of a record shares the fact
+MEASURED = "measured on this machine (once, remembered in the run cache)"
+
+
 def choose_cpu_precision(asked: str, config) -> tuple[str, dict]:
     """(the CPU precision to run, how it was chosen).  ``asked`` fp32 or bf16 is taken as it
     is; ``auto`` is :func:`measure_precisions` on this machine, measured once (about 5 s) and
-    read back from the run cache after that."""
+    read back from the run cache after that, the same answer either way."""
     import torch
 
     if asked != "auto":
@@ -134,7 +139,7 @@ def choose_cpu_precision(asked: str, config) -> tuple[str, dict]:
     path = _memo_path(config, torch.get_num_threads())
     try:
         memo = json.loads(path.read_text())
-        return memo["precision"], {**memo, "how": "measured earlier on this machine"}
+        return memo["precision"], {**memo, "how": MEASURED}
     except (OSError, ValueError, KeyError):
         pass
     memo = measure_precisions(config)
@@ -142,4 +147,4 @@ def choose_cpu_precision(asked: str, config) -> tuple[str, dict]:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(memo))
     os.replace(tmp, path)
-    return memo["precision"], {**memo, "how": "measured now"}
+    return memo["precision"], {**memo, "how": MEASURED}
