@@ -392,6 +392,14 @@ def test_a_figure_fits_the_page_and_its_text_reads(name):
         assert sizes, f"{name}: no text"
         small = [(s, t) for s, t in sizes if s < MIN_PT]
         assert not small, f"{name}: text below {MIN_PT} pt: {small[:5]}"
+        renderer = fig.canvas.get_renderer()   # a figure's key covers neither title nor panel
+        head = getattr(fig, "_suptitle", None)
+        for key in fig.legends:
+            box = key.get_window_extent(renderer)
+            if head is not None and head.get_visible() and head.get_text():
+                assert not box.overlaps(head.get_window_extent(renderer)), f"{name}: key on title"
+            assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes
+                           if ax.get_visible() and ax.axison), f"{name}: key on a panel"
         # the rendered PNG, as the inline backend saves it, stays within the column's reach
         from io import BytesIO
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import REGIME_COLORS, figure, theory
+from ..plotting import REGIME_COLORS, figure, figure_legend, theory
 
 
 def plot_verifier_bias(verified, replaced=None):
@@ -37,8 +37,5 @@ def plot_verifier_bias(verified, replaced=None):
     ax.set_yscale("log")
     ax.set_xlabel("generation")
     ax.set_ylabel(r"$|\beta_t - \beta^*|^2$")
-    handles, labels = ax.get_legend_handles_labels()   # the population map after the biases
-    order = sorted(range(len(labels)), key=lambda i: labels[i] == "population map")
-    fig.legend([handles[i] for i in order], [labels[i] for i in order], ncol=3,
-               loc="outside upper center")
+    figure_legend(fig, ax, ncol=3, last=["population map"])
     return fig

@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-from ..plotting import (PALETTE, REGIME_COLORS, band, figure, generation_colors, log_ticks,
-                        regime_label)
+from ..plotting import (PALETTE, REGIME_COLORS, band, figure, figure_legend, generation_colors,
+                        log_ticks, regime_label)
 from .experiment import PAPER
 from .report import (by_seed, findings, report, rise, rises, tail_shares,  # noqa: F401
                      what_ran)
@@ -22,8 +22,6 @@ TAILS = {"distinct_tokens": "distinct tokens", "distinct_2": "distinct bigrams (
          "rare_coverage": "rare real tokens still used", "repetition": "repeated 4-grams (share)"}
 #: the chapter's two settings, as the paper names them
 SETTING_NAMES = {"replace": "(b) replace", "keep-real": "(c) keep 10% real"}
-PROTOCOL_LABELS = {"repetition_penalty": "repetition penalty", "decoding": "decoding",
-                   "regime": "what is kept"}
 PROTOCOL_TITLES = {"repetition_penalty": "(b) replace: repetition penalty",
                    "decoding": "(b) replace: decoding", "regime": "What keep 10% keeps"}
 KEEP_LABELS = {"keep-real": "10% of the original blocks", "keep-current": "10% of the current set",
@@ -54,42 +52,6 @@ def _first(rec, **sel) -> dict:
 
 def _setting_name(regime: str, rec=None) -> str:
     return SETTING_NAMES.get(regime) or regime_label(regime, rec)
-
-
-def _keyed_figure(record, layout, *, height: float, title: str, note: str, key: float = 0.5,
-                  sharex: bool = False):
-    """(figure, panels, key axes): :func:`~collapse_utils.plotting.figure` with the panels of
-    ``layout`` (3: two above and one wide below; or (rows, columns)), each row ``height``
-    inches, and under them a row ``key`` inches high for the figure's one key (:func:`_key`),
-    so that the key covers no data.  The key lies in the layout's grid, not on the figure's
-    edge, so that a saved image cut to its contents (``bbox_inches="tight"``) keeps it above
-    the footer."""
-    rows, cols = (2, 2) if layout == 3 else layout
-    fig, _ = figure(record, 0, height=rows * height + key, title=title, note=note)
-    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[height] * rows + [key])
-    if layout == 3:
-        cells = [grid[0, 0], grid[0, 1], grid[1, :]]
-    else:
-        cells = [grid[r, c] for r in range(rows) for c in range(cols)]
-    axes = []
-    for cell in cells:
-        axes.append(fig.add_subplot(cell, sharex=axes[0] if sharex and axes else None))
-    return fig, axes, fig.add_subplot(grid[rows, :])
-
-
-def _key(key_ax, axes, ncol: int | None = None, title: str | None = None):
-    """One key for the whole figure in ``key_ax`` (an empty row under the panels): the lines
-    of every panel of ``axes``, each label once; the panels' own keys go."""
-    handles = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-    key_ax.set_axis_off()
-    if handles:
-        key_ax.legend(handles.values(), handles.keys(), loc="center",
-                      ncol=ncol or min(len(handles), 3), title=title)
 
 
 # ----------------------------------------------------------------------------- panels
@@ -157,8 +119,14 @@ def _draw_settings(ax, rec, metric: str = "test_perplexity", ylabel: str = "", r
 
 
 def _recorded_note(recorded) -> str:
-    return "" if recorded is None else \
-        f"dashed: the recorded run ({recorded.settings['train_blocks']} training blocks)"
+    """The footer's words for the dashed lines: the recorded run's own model (its stand-in's
+    label, or the model that ran) and sizes, since the footer's STAND-IN names the live run's."""
+    if recorded is None:
+        return ""
+    model = short_label(recorded) or recorded.fact("model_name")
+    s = recorded.settings
+    return (f"dashed: the recorded run ({model}, {s['train_blocks']} training blocks, "
+            f"{s['seeds']} seeds, generations 0-{max(recorded.generations)})")
 
 
 def _notes(*parts) -> str:
@@ -225,31 +193,29 @@ def plot_test_perplexity(rec, recorded=None):
 
 def plot_tails(rec):
     """The four tail measures of the generated blocks (generation 0: the real blocks), one a
-    panel, one key under them."""
-    fig, axes, key = _keyed_figure(rec, (2, 2), height=2.5, key=0.4, sharex=True,
-                                   title="Tail measures of the generated blocks",
-                                   note="mean over seeds, band +/- 1 sd; "
-                                        "generation 0: the real blocks")
+    panel, one key above them."""
+    fig, axes = figure(rec, grid=(2, 2), height=2.5, sharex=True,
+                       title="Tail measures of the generated blocks",
+                       note="mean over seeds, band +/- 1 sd; generation 0: the real blocks")
+    axes = list(axes.ravel())
     for ax, (metric, ylabel) in zip(axes, TAILS.items()):
         _draw_settings(ax, rec, metric, ylabel)
     for ax in axes[:2]:
         ax.set_xlabel("")   # a shared axis: named once, under the last row
         ax.tick_params(labelbottom=False)
-    _key(key, axes)
+    figure_legend(fig, axes)
     return fig
 
 
 def plot_readouts(rec, recorded=None):
     """The three readouts, one a panel (two above, one below): test perplexity on real text
     (the paper's), the writer's perplexity on its own blocks, distinct bigrams of the written
-    blocks; one key under them."""
-    fig, axes, key = _keyed_figure(rec, 3, height=2.8, key=0.4 if recorded is None else 0.6,
-                                   title="Three readouts of each generation",
-                                   note=_notes("mean over seeds, band +/- 1 sd",
-                                               _recorded_note(recorded)))
+    blocks; one key above them."""
+    fig, axes = figure(rec, 3, height=2.8, title="Three readouts of each generation",
+                       note=_notes("mean over seeds, band +/- 1 sd", _recorded_note(recorded)))
     for ax, metric in zip(axes, ("test_perplexity", "own_perplexity", "distinct_2")):
         _draw_settings(ax, rec, metric, recorded=recorded)
-    _key(key, axes, ncol=2)
+    figure_legend(fig, axes, ncol=2)
     return fig
 
 
@@ -303,18 +269,19 @@ def plot_protocol(sweep, by: str, metrics=("test_perplexity",), main=None,
     metric: ``sweep`` a record that varies ``by`` (repetition_penalty, decoding or regime);
     ``metrics``: names, or (name, y label) pairs; ``main``: the chapter's main record, whose
     ``main_regime`` run of the sweep's seed (:func:`baseline`) is drawn on top, black and
-    dashed.  One key under the panels."""
+    dashed.  One key above the panels."""
     metrics = [(m, "") if isinstance(m, str) else tuple(m) for m in metrics]
     seeds = len(sweep.runs(**{by: sweep.values(by)[0]}, **sel))
-    fig, axes, key = _keyed_figure(
-        [sweep] + ([main] if main is not None else []), (1, len(metrics)), height=3.0, key=0.6,
+    fig, axes = figure(
+        [sweep] + ([main] if main is not None else []), grid=(1, len(metrics)), height=3.0,
         title=PROTOCOL_TITLES.get(by, by) if title is None else title,
         note=_notes(f"seed {sweep.seed}" if seeds == 1 else
                     f"mean over {seeds} seeds, band +/- 1 sd",
                     "lines nudged sideways so that equal values stay visible"))
+    axes = list(axes.ravel())
     for ax, (metric, ylabel) in zip(axes, metrics):
         _draw_protocol(ax, sweep, by, metric, ylabel, main, main_regime, **sel)
-    _key(key, axes, title=PROTOCOL_LABELS.get(by, by))
+    figure_legend(fig, axes)
     return fig
 
 

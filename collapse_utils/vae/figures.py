@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..loop import load_generation, rng_for, seed_for
+from ..plotting import figure_legend
 from .data import load_mnist, stand_in_label
 from .experiment import PAPER_LATENT_STD, data_depth, real_share
 from .measure import LATENT_EDGES, N_CLASSES
@@ -157,18 +158,6 @@ def _by_regime(ax, record, metric, regimes, **kw):
     _integer_ticks(ax)
 
 
-def _legend_above(fig, axes):
-    """One legend for the figure, in rows above its panels: the entries of every panel, once.
-    (Above, not below: a legend outside the panels is placed against the figure's box, and
-    saving with ``bbox_inches="tight"`` moves the box's bottom down to the footer line.)"""
-    entries = {}
-    for ax in np.ravel(axes):
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-    fig.legend(entries.values(), entries.keys(), loc="outside upper center",
-               ncol=len(entries) if len(entries) <= 4 else 3)
-
-
 def plot_latent_stats(record, regimes: Sequence[str] | None = None, paper: bool = True):
     """The protocol's pooled latent std and the spread across samples against generation,
     a band over seeds per regime, the public notebook's ranges as black bars, the
@@ -189,7 +178,7 @@ def plot_latent_stats(record, regimes: Sequence[str] | None = None, paper: bool 
     axes[1].set_ylim(bottom=0)
     axes[0].set_title("pooled latent std")
     axes[1].set_title("spread across samples")
-    _legend_above(fig, axes)
+    figure_legend(fig, axes, ncol=4)
     return fig
 
 
@@ -213,7 +202,7 @@ def plot_reader(record, regimes: Sequence[str] | None = None):
     axes[1].set_ylim(0, np.log2(N_CLASSES) + 0.1)
     axes[0].set_title("sharpness of the samples")
     axes[1].set_title("class mix: all (solid), sharp (dotted)")
-    _legend_above(fig, axes)
+    figure_legend(fig, axes, ncol=4)
     return fig
 
 

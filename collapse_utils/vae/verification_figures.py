@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..loop import rng_for
-from ..plotting import REGIME_COLORS, figure
+from ..plotting import REGIME_COLORS, figure, figure_legend
 from .data import stand_in_label
 
 
@@ -108,8 +108,7 @@ def plot_vae_verifier(rec):
         ax.set_xticks(g)
         ax.set_ylim(*ylim)
         ax.set_title(title)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 4))
+    figure_legend(fig, axes, ncol=4)
     return fig
 
 
