@@ -205,26 +205,32 @@ def figure(record=None, n: int = 1, *, note: str = "", stand_in: str | None = No
     return fig, axes
 
 
-def figure_legend(fig, axes, ncol: int = 3, last: Sequence[str] = (),
-                  title: str | None = None) -> None:
+def figure_legend(fig, axes, ncol: int = 3, last: Sequence[str] = ()) -> None:
     """One legend for every panel of ``fig``, above the panels (one entry per label; the labels
-    in ``last``, e.g. a theory, at the end; ``title`` over it), so that no legend covers a
-    panel's data.  Above, not below: below, the saved image's tight box would put it on the
-    footer line.  A figure's title (:func:`figure`'s ``title``) heads the legend instead of
-    ``title``: a legend outside the panels and a figure title share the figure's top edge, and
-    matplotlib (3.7 to 3.11) draws them over each other."""
+    in ``last``, e.g. a theory, at the end), so that no legend covers a panel's data.  Above,
+    not below: below, the saved image's tight box would put it on the footer line.  A figure's
+    title (:func:`figure`'s ``title``) heads the legend: a legend outside the panels and a
+    figure title share the figure's top edge, and matplotlib (3.7 to 3.11) draws them over
+    each other."""
     handles = {}
     for ax in np.ravel(axes):
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
     labels = [lab for lab in handles if lab not in last] + [lab for lab in last if lab in handles]
-    head, kw = getattr(fig, "_suptitle", None), {"title": title}   # get_suptitle(): from 3.8
+    head, kw = getattr(fig, "_suptitle", None), {}   # get_suptitle(): from matplotlib 3.8
     if head is not None and head.get_text():
         kw = {"title": head.get_text(), "title_fontsize": head.get_fontsize()}
         head.set_visible(False)
         head.set_in_layout(False)
     fig.legend([handles[lab] for lab in labels], labels, loc="outside upper center",
                ncol=min(ncol, len(labels)), **kw)
+
+
+def whole_generations(ax) -> None:
+    """Ticks of ``ax``'s x axis on whole numbers only (generations: no 2.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def panels(n: int, height: float = 3.2, width: float = PAGE_WIDTH, **subplot_kw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import figure, log_ticks, theory
+from ..plotting import figure, log_ticks, theory, whole_generations
 from .tails import rate_terms, tail_cut_error
 from .theory import zipf
 
@@ -44,7 +44,7 @@ def plot_tails(record):
     a.set_title("(a) generation 0")
     a.legend(loc="lower left")
     b.set_xlabel("generation")
-    b.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    whole_generations(b)
     b.set_title(f"(b) T = {int(Ts.max()):,}")
     b.legend()
     return fig

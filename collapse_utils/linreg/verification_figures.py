@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
-from ..plotting import REGIME_COLORS, figure, figure_legend, theory
+from ..plotting import REGIME_COLORS, figure, figure_legend, theory, whole_generations
 
 
 def plot_verifier_bias(verified, replaced=None):
@@ -37,7 +36,7 @@ def plot_verifier_bias(verified, replaced=None):
                 color=REGIME_COLORS["replace"], label="no verifier (replace)")
     ax.set_yscale("log")
     ax.set_xlabel("generation")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # generations, not 2.5
+    whole_generations(ax)
     ax.set_ylabel(r"$|\beta_t - \beta^*|^2$")
     figure_legend(fig, ax, ncol=3, last=["population map"])
     return fig

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..loop import load_generation, rng_for, seed_for
-from ..plotting import figure_legend
+from ..plotting import figure_legend, whole_generations
 from .data import load_mnist, stand_in_label
 from .experiment import PAPER_LATENT_STD, data_depth, real_share
 from .measure import LATENT_EDGES, N_CLASSES
@@ -56,12 +56,6 @@ def _real_line(ax, value, label=None):
     from ..plotting import REGIME_COLORS
 
     ax.axhline(value, color=REGIME_COLORS["real"], ls=":", lw=1.5, label=label)
-
-
-def _integer_ticks(ax):
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _seeds(record) -> str:
@@ -155,7 +149,7 @@ def _by_regime(ax, record, metric, regimes, **kw):
         band(ax, x, record.metric(metric, regime=regime), label=regime_name(regime, record),
              color=_color(regime, k), marker="o", ms=3, **kw)
     ax.set_xlabel("generation")
-    _integer_ticks(ax)
+    whole_generations(ax)
 
 
 def plot_latent_stats(record, regimes: Sequence[str] | None = None, paper: bool = True):
@@ -240,7 +234,7 @@ def plot_class_mix(record, regimes: Sequence[str] | None = None):
         ax.grid(False)
         ax.set_ylabel("share read as digit")
         ax.set_title(regime_name(regime, record))
-        _integer_ticks(ax)
+        whole_generations(ax)
     axes[-1, 0].set_xlabel("generation")
     fig.legend([Patch(facecolor=c, edgecolor="0.6", linewidth=0.5) for c in DIGIT_COLORS],
                [str(d) for d in range(N_CLASSES)],
@@ -286,7 +280,7 @@ def plot_depth(record, metric: str = "latent_spread", regimes: Sequence[str] | N
                      alpha=0.75, color=_color(regime, k), label=regime_name(regime, record))
     axes[0].set_xlabel("generation")
     axes[0].set_ylabel("mean fits since real data")
-    _integer_ticks(axes[0])
+    whole_generations(axes[0])
     axes[0].legend()
     axes[1].set_xlabel("mean fits since real data (theory)")
     axes[1].set_ylabel(metric.replace("_", " "))
